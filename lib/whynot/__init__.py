@@ -1,0 +1,4 @@
+"""whynot: class-contrastive and CAM explanations for PyTorch classifiers."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
