@@ -1,1 +1,89 @@
-"""whynot.explainers"""
+"""Explanation methods and the one-call entry point :func:`explain`.
+
+>>> import whynot
+>>> maps = whynot.explain(model, images, method="gradcam", topk=3,
+...                       contrast=("logit", "softmax", "weighted", "mean", "max"))
+>>> maps["weighted"].shape                     # [B, K, H, W]; k + 2 = 5 backward passes in all
+torch.Size([16, 3, 224, 224])
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from whynot.explainers.base import CAMExplainer, Explainer, Explanation, InputExplainer
+from whynot.explainers.gradcam import GradCAM
+from whynot.explainers.gradcam_pp import GradCAMPlusPlus
+from whynot.explainers.gradient import Gradient
+from whynot.explainers.hooks import token_grid
+from whynot.explainers.input_x_gradient import InputXGradient
+from whynot.explainers.integrated_gradients import IntegratedGradients
+from whynot.explainers.linear_approx import LinearApproximation
+from whynot.explainers.scorecam import ScoreCAM
+from whynot.explainers.xgradcam import XGradCAM
+
+METHODS: dict[str, type[Explainer]] = {
+    cls.name: cls
+    for cls in (
+        Gradient, InputXGradient, IntegratedGradients,
+        GradCAM, LinearApproximation, XGradCAM, GradCAMPlusPlus, ScoreCAM,
+    )
+}
+
+
+def explain(
+    model: nn.Module,
+    images: Tensor,
+    method: str = "gradcam",
+    layer: str | nn.Module | None = None,
+    classes=None,
+    topk: int | None = None,
+    contrast: str | Sequence[str] = "logit",
+    relu: bool = False,
+    upsample: bool = True,
+    return_explanation: bool = False,
+    **method_kwargs,
+) -> Tensor | dict[str, Tensor] | Explanation:
+    """Explain ``model``'s prediction for ``images`` ``[B, 3, H, W]`` in [0, 1].
+
+    Args:
+        model: returns logits; in eval mode (a model in training mode is refused).
+        method: ``"gradient"``, ``"input_x_gradient"``, ``"integrated_gradients"`` (input space) or
+            ``"gradcam"``, ``"la"``, ``"xgradcam"``, ``"gradcam++"``, ``"scorecam"`` (at ``layer``).
+        layer: CAM methods only: module name or module; default ``whynot_meta["default_layer"]``,
+            else the last ``nn.Conv2d``.
+        classes, topk: the K target classes per image: top-1 by default; ``topk=k``; or an int,
+            one int per image, or ``[B, K]`` indices (:func:`whynot.targets.select_classes`).
+        contrast: ``"logit"``, ``"softmax"``, ``"weighted"``, ``"mean"``, ``"max"``
+            (:mod:`whynot.targets`), or a sequence of them, all computed in one engine pass.
+        relu: keep only positive evidence (the classic CAM forms). Default: signed maps, as the paper.
+        upsample: CAM methods: bilinear (``align_corners=True``) to the input size, or the layer's.
+        return_explanation: return an :class:`Explanation` ``(maps, classes, backward_passes)``.
+        **method_kwargs: ``reshape`` (CAMs; e.g. :func:`token_grid` for ViT tokens),
+            ``batch_size`` (ScoreCAM, IG), ``baseline`` and ``steps`` (IG), ``keep_channels``
+            (input-space methods: ``[B, K, 3, H, W]``).
+
+    Returns:
+        ``[B, K, H, W]`` maps, or a dict contrast -> maps when ``contrast`` is a sequence, or an
+        :class:`Explanation` holding them.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid methods are {', '.join(METHODS)}.")
+    cls = METHODS[method]
+    if issubclass(cls, CAMExplainer):
+        method_kwargs.update(layer=layer, upsample=upsample)
+    elif layer is not None:
+        raise ValueError(f"{method} works in input space and takes no layer; drop layer= or use a CAM method.")
+    try:
+        explainer = cls(model, relu=relu, **method_kwargs)
+    except TypeError as error:
+        raise TypeError(f"{method}: {error} (see help(whynot.explainers.{cls.__name__}))") from None
+    explanation = explainer(images, classes=classes, topk=topk, contrast=contrast)
+    return explanation if return_explanation else explanation.maps
+
+
+__all__ = [
+    "METHODS", "explain", "Explanation", "Explainer", "InputExplainer", "CAMExplainer", "token_grid",
+    *(cls.__name__ for cls in METHODS.values()),
+]

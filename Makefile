@@ -1,0 +1,83 @@
+# whynot: on a fresh machine (Python 3.11), `make book` and `make test` install what they need.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# This machine's pip config makes pip print one warning per line; drop them, keep pip's status.
+QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
+
+JUPYTER_BOOK := jupyter-book build . --all -W -n --keep-going
+NAMES := $(notdir $(basename $(wildcard notebooks/*.md)))
+# An executed notebook depends on its source, the library (code, weights, data) and the config.
+LIBRARY := $(shell find lib/whynot -type f -not -path '*/__pycache__/*') _config.yml
+STAMPS := _build/stamps
+
+HTML_MANAGER := @jupyter-widgets/html-manager@1.0.15
+REQUIREJS := requirejs@2.3.8
+
+.PHONY: help book test golden bench vendor clean
+
+help:
+	@echo "make book    install, execute the notebooks (default profile) into book/executed/, build _build/html"
+	@echo "make test    install, unit tests, smoke run of every notebook, nbval goldens, book build, browser check"
+	@echo "make golden  re-execute the smoke profile into tests/golden/ (after changing a notebook)"
+	@echo "make bench   run benchmarks/bench_engine.py"
+	@echo "make vendor  re-download the widget JavaScript into book/_vendor/ (npm)"
+	@echo "make clean   remove _build/"
+
+# --- installation: once, and again when pyproject.toml or constraints.txt change ---------------
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+.PRECIOUS: $(VENV)/.installed-%  # stamps, not intermediate files to delete after the build
+$(VENV)/.installed-%: pyproject.toml constraints.txt | $(PY)
+	@echo "Installing whynot[$*] into $(VENV) (a few minutes the first time) ..."
+	$(PY) -m pip install -q -c constraints.txt -e '.[$*]' $(QUIET_PIP)
+	touch $@
+
+# --- the book ----------------------------------------------------------------------------------
+$(STAMPS)/default/%: notebooks/%.md $(LIBRARY) $(VENV)/.installed-book
+	$(PY) -m whynot.book execute --profile default $*
+	mkdir -p $(@D) && touch $@
+
+book: $(NAMES:%=$(STAMPS)/default/%)
+	$(JUPYTER_BOOK)
+	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html"
+
+# --- tests -------------------------------------------------------------------------------------
+/usr/bin/chromium:
+	@echo "Installing Debian's chromium for the browser check (needs root, as CI has)."
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
+tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund
+
+test: $(VENV)/.installed-test /usr/bin/chromium tests/browser/node_modules/.package-lock.json
+	$(PY) -m pytest tests -m "not browser"
+	$(PY) -m whynot.book execute --profile smoke --out _build/smoke
+	WHYNOT_PROGRESS=0 $(PY) -m pytest --nbval-lax tests/golden --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(JUPYTER_BOOK)
+	$(PY) -m pytest tests -m browser -rP
+
+golden: $(VENV)/.installed-test
+	$(PY) -m whynot.book execute --profile smoke --out tests/golden
+
+bench: $(VENV)/.installed-test
+	$(PY) benchmarks/bench_engine.py
+
+# --- vendored widget JavaScript (book/_vendor/README.md) ----------------------------------------
+vendor:
+	rm -rf _build/vendor book/_vendor/ipywidgets
+	mkdir -p _build/vendor book/_vendor/ipywidgets
+	cd _build/vendor && npm pack --silent $(HTML_MANAGER) $(REQUIREJS) \
+		&& for t in *.tgz; do mkdir "$${t%.tgz}" && tar -xzf "$$t" -C "$${t%.tgz}"; done
+	cp _build/vendor/jupyter-widgets-html-manager-*/package/dist/{embed-amd.js,*.woff2,*.woff,*.ttf,*.eot,*.svg} \
+		_build/vendor/requirejs-*/package/require.js book/_vendor/ipywidgets/
+
+clean:
+	rm -rf _build

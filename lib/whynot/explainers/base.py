@@ -1,0 +1,167 @@
+"""Base classes: input checks, target classes, contrasts, the engine call, ReLU and upsampling.
+
+A method only says how a (combined) gradient becomes a map, in pytorch-grad-cam's style:
+input-space methods define :meth:`InputExplainer.attribute`, CAM methods their
+:meth:`CAMExplainer.channel_weights` (or a whole :meth:`CAMExplainer.attribute`). Everything is
+batched over images and targets and stays on the images' device.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import ClassVar, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from whynot.explainers.engine import check_images, check_logits, contrast_gradients
+from whynot.explainers.hooks import capture_layer, model_guard, resolve_layer
+from whynot.targets import check_contrasts, select_classes
+
+# The authors (and pytorch-grad-cam's ScoreCAM masks) upsample with align_corners=True.
+ALIGN_CORNERS = True
+
+
+class Explanation(NamedTuple):
+    """What an explainer returns.
+
+    ``maps``: ``[B, K, H, W]`` (or a dict contrast -> that, when several contrasts were asked
+    for); ``classes``: the explained classes ``[B, K]``; ``backward_passes``: how many batch-wide
+    backward passes the engine ran (``k + 2`` for all contrasts of the top-k classes).
+    """
+
+    maps: Tensor | dict[str, Tensor]
+    classes: Tensor
+    backward_passes: int
+
+
+class Explainer:
+    """Explain ``model``'s logits for images ``[B, 3, H, W]`` in [0, 1].
+
+    Calling an explainer returns an :class:`Explanation` for the chosen classes (see
+    :func:`whynot.targets.select_classes`) and contrast(s) (see :mod:`whynot.targets`).
+    ``relu=True`` keeps only the positive part of every map (the classic CAM forms).
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, model: nn.Module, relu: bool = False):
+        self.model = model
+        self.relu = relu
+
+    def __call__(
+        self,
+        images: Tensor,
+        classes=None,
+        topk: int | None = None,
+        contrast: str | Sequence[str] = "logit",
+    ) -> Explanation:
+        contrasts = check_contrasts(contrast)
+        check_images(images)
+        with model_guard(self.model), torch.enable_grad():
+            maps, chosen, passes = self.explain_contrasts(images.detach(), classes, topk, contrasts)
+        maps = {name: self.finish(value, images) for name, value in maps.items()}
+        return Explanation(maps[contrast] if isinstance(contrast, str) else maps, chosen, passes)
+
+    def explain_contrasts(
+        self, images: Tensor, classes, topk: int | None, contrasts: tuple[str, ...]
+    ) -> tuple[dict[str, Tensor], Tensor, int]:
+        """``({contrast: raw maps [B, K, ...]}, classes [B, K], backward passes)``."""
+        raise NotImplementedError
+
+    def finish(self, maps: Tensor, images: Tensor) -> Tensor:
+        return maps.relu() if self.relu else maps
+
+    def logits(self, images: Tensor) -> Tensor:
+        logits = self.model(images)
+        check_logits(logits, images.shape[0])
+        return logits
+
+
+class InputExplainer(Explainer):
+    """Attributions in input space, summed over colour channels unless ``keep_channels``.
+
+    The channel sum is linear, so the paper's identities hold for the returned ``[B, K, H, W]``
+    maps; ``keep_channels=True`` returns ``[B, K, 3, H, W]`` (e.g. for gradient-sign attacks).
+    """
+
+    def __init__(self, model: nn.Module, relu: bool = False, keep_channels: bool = False):
+        super().__init__(model, relu)
+        self.keep_channels = keep_channels
+
+    def attribute(self, gradients: Tensor, inputs: Tensor) -> Tensor:
+        """Map ``[B, K, 3, H, W]`` from contrast gradients ``[B, K, 3, H, W]``, inputs ``[B, 1, 3, H, W]``."""
+        raise NotImplementedError
+
+    def explain_contrasts(self, images, classes, topk, contrasts):
+        inputs = images.clone().requires_grad_()
+        logits = self.logits(inputs)
+        chosen = select_classes(logits.detach(), classes, topk)
+        gradients, passes = contrast_gradients(logits, inputs, chosen, contrasts)
+        maps = {name: self.reduce(self.attribute(value, images[:, None])) for name, value in gradients.items()}
+        return maps, chosen, passes
+
+    def reduce(self, maps: Tensor) -> Tensor:
+        return maps if self.keep_channels else maps.sum(dim=2)
+
+
+class CAMExplainer(Explainer):
+    """Maps at a layer, ``sum_k w_k A_k`` by default; upsampled bilinearly to the input size.
+
+    ``layer``: a module name (``"net.features.40"``) or module; default
+    ``model.whynot_meta["default_layer"]`` if set, else the last ``nn.Conv2d``. ``reshape``:
+    turns the layer's output into ``[B, C, h, w]`` (e.g. :func:`token_grid` for ViT tokens
+    ``[B, N, D]``); it is applied to activations and gradients alike. ``upsample=False`` keeps
+    the layer's resolution. Upsampling is bilinear with ``align_corners=True``, as the authors'
+    code; ReLU (if asked) comes first, at the layer's resolution, as in the classic CAMs.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str | nn.Module | None = None,
+        relu: bool = False,
+        upsample: bool = True,
+        reshape: Callable[[Tensor], Tensor] | None = None,
+    ):
+        super().__init__(model, relu)
+        self.layer_name, self.layer = resolve_layer(model, layer)
+        self.upsample = upsample
+        self.reshape = reshape
+
+    def channel_weights(self, gradients: Tensor, activations: Tensor) -> Tensor:
+        """Channel weights ``[B, K, C]`` from gradients ``[B, K, C, h, w]``, activations ``[B, 1, C, h, w]``."""
+        raise NotImplementedError
+
+    def attribute(self, gradients: Tensor, activations: Tensor) -> Tensor:
+        """Map ``[B, K, h, w]``; by default ``sum_k w_k A_k``."""
+        weights = self.channel_weights(gradients, activations)
+        return (weights[..., None, None] * activations).sum(dim=-3)
+
+    def explain_contrasts(self, images, classes, topk, contrasts):
+        with capture_layer(self.layer, self.layer_name) as capture:
+            logits = self.logits(images)
+        chosen = select_classes(logits.detach(), classes, topk)
+        gradients, passes = contrast_gradients(logits, capture.activation, chosen, contrasts)
+        activations = self.grid(capture.activation.detach(), leading=1)[:, None]
+        maps = {name: self.attribute(self.grid(value, leading=2), activations) for name, value in gradients.items()}
+        return maps, chosen, passes
+
+    def grid(self, tensor: Tensor, leading: int) -> Tensor:
+        """Apply ``reshape`` to a layer-shaped tensor with ``leading`` batch-like dimensions."""
+        flat = tensor.reshape(-1, *tensor.shape[leading:])
+        if self.reshape is not None:
+            flat = self.reshape(flat)
+        if flat.dim() != 4:
+            raise ValueError(
+                f"layer {self.layer_name!r} gives {flat.dim() - 1}-D activations {tuple(flat.shape[1:])} per "
+                "image; CAMs need [C, h, w]. For token outputs [B, N, D] pass "
+                "reshape=whynot.explainers.token_grid(prefix_tokens=1) or your own callable."
+            )
+        return flat.reshape(*tensor.shape[:leading], *flat.shape[1:])
+
+    def finish(self, maps: Tensor, images: Tensor) -> Tensor:
+        maps = super().finish(maps, images)
+        if not self.upsample or maps.shape[-2:] == images.shape[-2:]:
+            return maps
+        return F.interpolate(maps, size=images.shape[-2:], mode="bilinear", align_corners=ALIGN_CORNERS)

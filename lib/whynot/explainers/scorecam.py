@@ -1,0 +1,75 @@
+"""ScoreCAM (classic baseline), batched over images, channels and targets."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from whynot.explainers.base import ALIGN_CORNERS, CAMExplainer
+from whynot.explainers.hooks import capture_layer
+from whynot.targets import contrast_scores, select_classes
+
+EPSILON = 1e-8
+
+
+class ScoreCAM(CAMExplainer):
+    r"""ScoreCAM (Wang et al., 2020) with pytorch-grad-cam's formulas; no gradients at all.
+
+    Each channel ``A^k``, upsampled to the input size and min-max normalised to ``M^k`` in
+    [0, 1], masks the image; the contrast's score of the masked image gives the channel weight:
+
+    .. math:: w^t = \mathrm{softmax}_k\big(s_t(x \odot M^k)\big), \qquad \phi^t = \sum_k w^t_k A^k
+
+    ``s_t`` is ``p_t`` for softmax and ``v_t^T y`` for logit / weighted / mean / max, with
+    ``v_t`` fixed from the unmasked image (:func:`whynot.targets.contrast_scores`). One masked
+    forward pass per channel and image, ``batch_size`` masked images at a time, shared by all
+    targets and contrasts. ``relu=True`` gives the classic map.
+
+    >>> ScoreCAM(model, relu=True, batch_size=64)(images, topk=2).maps.shape
+    torch.Size([16, 2, 224, 224])
+    """
+
+    name = "scorecam"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str | nn.Module | None = None,
+        relu: bool = False,
+        upsample: bool = True,
+        reshape: Callable[[Tensor], Tensor] | None = None,
+        batch_size: int = 32,
+    ):
+        super().__init__(model, layer, relu, upsample, reshape)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+        self.batch_size = batch_size
+
+    @torch.no_grad()
+    def explain_contrasts(self, images, classes, topk, contrasts):
+        with capture_layer(self.layer, self.layer_name, as_leaf=False) as capture:
+            logits = self.logits(images)
+        chosen = select_classes(logits, classes, topk)
+        activations = self.grid(capture.activation, leading=1)
+        batch, channels = activations.shape[:2]
+        pairs = torch.arange(batch * channels, device=images.device)
+        outputs = torch.cat([self.model(self.masked(images, activations, chunk)) for chunk in pairs.split(self.batch_size)])
+        outputs = outputs.view(batch, channels, -1)
+        maps = {}
+        for name in contrasts:
+            weights = contrast_scores(outputs, logits, chosen, name).softmax(dim=1)
+            maps[name] = torch.einsum("bck,bchw->bkhw", weights, activations)
+        return maps, chosen, 0
+
+    @staticmethod
+    def masked(images: Tensor, activations: Tensor, pairs: Tensor) -> Tensor:
+        """Images masked by their normalised upsampled channels, for flat (image, channel) ``pairs``."""
+        image, channel = pairs.div(activations.shape[1], rounding_mode="floor"), pairs % activations.shape[1]
+        masks = F.interpolate(
+            activations[image, channel][:, None], size=images.shape[-2:], mode="bilinear", align_corners=ALIGN_CORNERS
+        )
+        low = masks.amin(dim=(-2, -1), keepdim=True)
+        high = masks.amax(dim=(-2, -1), keepdim=True)
+        return images[image] * (masks - low) / (high - low + EPSILON)

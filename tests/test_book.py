@@ -1,0 +1,192 @@
+"""The book pipeline: the executor, committed notebooks in sync with their sources, the TOC,
+and (marked ``browser``) the built HTML's widgets in chromium, offline."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import json
+import subprocess
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import nbformat
+import pytest
+import yaml
+
+from whynot import book
+from whynot.utils import atomic_path
+
+ROOT = book.ROOT
+NAMES = book.notebook_names()
+HEADER = """---
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+jupytext:
+  text_representation:
+    format_name: myst
+---
+"""
+
+
+def write_source(folder: Path, name: str, *cells: str) -> None:
+    body = "".join(f"\n```{{code-cell}} ipython3\n{cell}\n```\n" for cell in cells)
+    (folder / f"{name}.md").write_text(HEADER + "\n# A title\n" + body)
+
+
+PARAMETERS = ':tags: [parameters]\n\nprofile = "default"\nseed = 0'
+
+
+@pytest.fixture
+def notebooks(tmp_path, monkeypatch):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    monkeypatch.setattr(book, "NOTEBOOKS", folder)
+    return folder
+
+
+def test_default_profile_reads_the_literal_assignment():
+    assert book.default_profile('seed = 3\nprofile = "smoke"\nn = len([1])') == "smoke"
+    assert book.default_profile("profile = name") is None
+
+
+def test_colab_cell_installs_from_the_configured_repository():
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    cell = book.colab_install_cell()
+    assert f'git+{repo["url"]}@{repo["branch"]}"' in cell.source
+    assert 'if "google.colab" in sys.modules:' in cell.source
+    assert set(cell.metadata["tags"]) == {book.HIDDEN_TAG, book.COLAB_TAG}
+
+
+def test_execute_default_profile(notebooks, tmp_path):
+    write_source(notebooks, "nb", PARAMETERS, "import ipywidgets\nipywidgets.IntSlider(seed)", "print(profile)")
+    assert book.main(["execute", "--profile", "default", "--out", str(tmp_path / "out"), "nb"]) == 0
+    nb = nbformat.read(tmp_path / "out" / "nb.ipynb", as_version=4)
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    assert tags[0] == [book.HIDDEN_TAG, book.COLAB_TAG]
+    assert not any(book.INJECTED_TAG in t for t in tags), "redundant injected cell kept"
+    assert [c.id for c in nb.cells] == [f"cell-{i}" for i in range(len(nb.cells))]
+    assert nb.metadata["whynot"] == {"profile": "default"}
+    assert "papermill" not in nb.metadata and "jupytext" not in nb.metadata
+    assert not any("papermill" in c.metadata or "execution" in c.metadata for c in nb.cells)
+    assert nb.cells[-1].outputs[0]["text"] == "default\n"
+    assert nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert book.executed_code(nb) == book.executed_code(book.read_source("nb"))
+
+
+def test_execute_other_profile_keeps_the_injected_cell(notebooks, tmp_path):
+    write_source(notebooks, "nb", PARAMETERS, "print(profile)")
+    assert book.main(["execute", "--profile", "smoke", "--out", str(tmp_path), "nb.md"]) == 0
+    nb = nbformat.read(tmp_path / "nb.ipynb", as_version=4)
+    assert [c.source for c in nb.cells if book.INJECTED_TAG in c.metadata.get("tags", [])] == [
+        '# Parameters\nprofile = "smoke"\n'
+    ]
+    assert nb.cells[-1].outputs[0]["text"] == "smoke\n"
+
+
+def test_failing_notebook_is_named_with_its_cell(notebooks, tmp_path, capsys):
+    write_source(notebooks, "bad", PARAMETERS, "x = 1", 'raise RuntimeError("boom")')
+    write_source(notebooks, "good", PARAMETERS)
+    assert book.main(["execute", "--profile", "smoke", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "notebooks/bad.md failed in cell" in err and "RuntimeError: boom" in err
+    assert "1 notebook(s) failed: bad" in err
+    assert not (tmp_path / "bad.ipynb").exists() and (tmp_path / "good.ipynb").exists()
+
+
+def test_unknown_notebook_lists_the_names(notebooks, capsys):
+    write_source(notebooks, "a", PARAMETERS)
+    with pytest.raises(SystemExit) as exit_:
+        book.main(["execute", "--profile", "smoke", "nope"])
+    assert exit_.value.code == 2
+    assert "unknown notebook(s) ['nope']; the notebooks are ['a']" in capsys.readouterr().err
+
+
+def test_source_without_parameters_cell_is_rejected(notebooks):
+    write_source(notebooks, "a", "seed = 0")
+    with pytest.raises(book.NotebookError, match="tagged `parameters`"):
+        book.read_source("a")
+
+
+@pytest.mark.parametrize(
+    "folder, profile", [("book/executed", "default"), ("tests/golden", "smoke")]
+)
+def test_committed_notebooks_match_their_sources(folder, profile):
+    """Re-run `make book` (book/executed) or `make golden` (tests/golden) when this fails."""
+    assert sorted(p.stem for p in (ROOT / folder).glob("*.ipynb")) == NAMES
+    for name in NAMES:
+        nb = nbformat.read(ROOT / folder / f"{name}.ipynb", as_version=4)
+        assert nb.metadata["whynot"] == {"profile": profile}, name
+        assert book.executed_code(nb) == book.executed_code(book.read_source(name)), (
+            f"{folder}/{name}.ipynb is stale: its code differs from notebooks/{name}.md"
+        )
+
+
+def test_toc_lists_every_notebook_once():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    chapters = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    assert chapters == [f"book/executed/{name}" for name in NAMES]
+
+
+# --- the built book in a browser -----------------------------------------------------------
+
+HTML = ROOT / "_build" / "html"
+PAGE = "book/executed/00_data_and_models.html"
+SCREENSHOT = ROOT / "_build" / "screenshots" / "00_data_and_models.png"
+BROWSER_DIR = ROOT / "tests" / "browser"
+
+
+@contextlib.contextmanager
+def serve(folder: Path):
+    """Serve ``folder`` on 127.0.0.1 at a free port; yield the base URL."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.browser
+def test_widgets_render_offline_and_switch_views():
+    missing = [
+        hint
+        for path, hint in [
+            (HTML / PAGE, "build the book: make test (or jupyter-book build . --all -W -n)"),
+            (Path("/usr/bin/chromium"), "install chromium: apt-get install -y chromium"),
+            (BROWSER_DIR / "node_modules", "install playwright-core: npm ci --prefix tests/browser"),
+        ]
+        if not path.exists()
+    ]
+    assert not missing, "; ".join(missing)
+    with serve(HTML) as base, atomic_path(SCREENSHOT) as shot:
+        run = subprocess.run(
+            ["node", str(BROWSER_DIR / "check_widgets.mjs"), base + PAGE, str(shot)],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    print({k: v for k, v in report.items() if k != "requests"}, f"screenshot: {SCREENSHOT}")
+
+    assert report["rendered"], f"saved widget views did not render: {report}"
+    assert report["views"] > 0 and report["subareas"] == report["views"]
+    assert report["widgets"] > 0 and report["dropdowns"] >= 2 and report["images"] >= 1
+    assert report["explorers"] >= 1
+    assert report["loading"] == 0, "'Loading widget...' placeholders left"
+    assert not report["errors"], report["errors"]
+    assert not report["failed"], report["failed"]
+    remote = [u for u in report["requests"] if urlsplit(u).hostname not in (None, "127.0.0.1", "localhost")]
+    assert not remote, f"the page reached outside localhost: {remote}"
+    assert report["switches"] and all(s["changed"] for s in report["switches"]), report["switches"]
