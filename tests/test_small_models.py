@@ -3,10 +3,10 @@ import pytest
 import torch
 
 from whynot.models.common import CheckpointError, load_state_dict_strict
-from whynot.models.small import TRAINED_MODELS, build, checkpoint_path, load_trained
+from whynot.models.small import ARCHITECTURES, build, checkpoint_path, load_trained
 
 
-@pytest.mark.parametrize("name", TRAINED_MODELS)
+@pytest.mark.parametrize("name", ARCHITECTURES)
 def test_architecture_contract(name):
     model = build(name)
     meta = model.whynot_meta

@@ -57,3 +57,16 @@ def test_grid_has_a_row_per_image_and_class_and_a_column_per_method():
 def test_grid_rejects_maps_of_different_targets():
     with pytest.raises(ValueError, match="\\[B, K, h, w\\]"):
         explanation_grid(torch.rand(2, 3, 8, 8), {"a": torch.rand(2, 3, 8, 8), "b": torch.rand(2, 1, 8, 8)})
+
+
+def test_overlay_array_blends_white_at_zero_and_red_at_the_maximum():
+    from whynot.viz import overlay_array
+
+    image = torch.full((3, 8, 8), 0.2)
+    heatmap = torch.zeros(4, 4)
+    heatmap[0, 0] = 1.0
+    picture = overlay_array(image, heatmap, alpha=0.5)
+    assert picture.shape == (8, 8, 3) and picture.dtype.name == "uint8"
+    white = (0.5 * 0.2 + 0.5 * 1.0) * 255
+    assert abs(int(picture[7, 7, 0]) - white) <= 3 and abs(int(picture[7, 7, 2]) - white) <= 3
+    assert picture[0, 0, 0] > picture[0, 0, 2], "the positive corner is red"

@@ -92,3 +92,22 @@ def _row_label(b: int, k: int, classes: Tensor | None, class_names: Sequence[str
         return f"image {b}, target {k}"
     index = int(classes[b, k])
     return f"image {b}: {class_names[index] if class_names is not None else index}"
+
+
+def overlay_array(image: Tensor, heatmap: Tensor, alpha: float = 0.5, cmap: str = CMAP):
+    """``overlay`` as a uint8 ``[H, W, 3]`` array, without a figure: cheap enough for the hundreds
+    of precomputed views of an explorer. The heatmap ``[h, w]`` is resized to the image."""
+    import numpy as np
+    import torch.nn.functional as F
+    from matplotlib import colormaps
+
+    if image.dim() != 3 or image.shape[0] != 3 or heatmap.dim() != 2:
+        raise ValueError(
+            f"overlay_array needs image [3, H, W] and heatmap [h, w]; got {tuple(image.shape)} and {tuple(heatmap.shape)}."
+        )
+    heatmap = heatmap.detach().float()
+    if heatmap.shape != image.shape[1:]:
+        heatmap = F.interpolate(heatmap[None, None], size=image.shape[1:], mode="bilinear", align_corners=True)[0, 0]
+    colours = colormaps[cmap](symmetric_norm(heatmap)(heatmap.cpu().numpy()))[..., :3]
+    picture = image.detach().permute(1, 2, 0).clamp(0, 1).cpu().numpy()
+    return (((1 - alpha) * picture + alpha * colours) * 255).round().astype(np.uint8)

@@ -101,15 +101,15 @@ def dataset_explorer(
 
 
 def plot_p2_histograms(p2: Mapping[str, torch.Tensor], threshold: float = 0.1) -> Figure:
-    """Histogram of the second-largest class probability per model, with ``threshold`` marked."""
-    fig, axes = plt.subplots(1, len(p2), figsize=(3.2 * len(p2), 2.6), sharex=True, squeeze=False)
+    """Histogram (log counts) of the second-largest class probability per model, ``threshold`` marked."""
+    fig, axes = plt.subplots(1, len(p2), figsize=(2.4 * len(p2), 2.6), sharex=True, sharey=True, squeeze=False)
     for ax, (name, values) in zip(axes[0], p2.items()):
-        ax.hist(values.numpy(), bins=np.linspace(0, 0.5, 26), color="0.4")
+        ax.hist(values.numpy(), bins=np.linspace(0, 0.5, 26), color="0.4", log=True)
         ax.axvline(threshold, color="tab:red", linestyle="--", linewidth=1)
         share = (values > threshold).float().mean().item()
         ax.set_title(f"{name}\n{share:.0%} with $p_2 > {threshold}$", fontsize=10)
-        ax.set_xlabel("$p_2$ (second-largest probability)")
-    axes[0, 0].set_ylabel("images")
+        ax.set_xlabel("$p_2$")
+    axes[0, 0].set_ylabel("images (log scale)")
     fig.tight_layout()
     return fig
 

@@ -28,7 +28,7 @@ import torch
 
 from whynot.utils import atomic_path, cache_dir
 
-VERSION = 2  # bump whenever rendering changes: it keys the cache
+VERSION = 2  # part of every image's seed and of the cache key: bump it whenever rendering changes
 
 PART_NAMES: tuple[str, ...] = ("head", "wing", "tail")
 ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {
@@ -57,7 +57,8 @@ _FOLIAGE_RGB = np.array([[0.20, 0.45, 0.18], [0.35, 0.60, 0.25], [0.45, 0.35, 0.
                          [0.25, 0.35, 0.30]])
 _BRANCH_RGB = np.array([0.36, 0.26, 0.16])
 _BEAK_RGB = np.array([0.25, 0.22, 0.20])
-# Label-map codes while rendering; parts take 1..P in PART_NAMES order.
+# Label-map codes while rendering: 0 background, parts 1..P in PART_NAMES order, then the body.
+_HEAD_CODE, _WING_CODE, _TAIL_CODE = (PART_NAMES.index(p) + 1 for p in ("head", "wing", "tail"))
 _BODY_CODE = len(PART_NAMES) + 1
 
 
@@ -81,8 +82,8 @@ class SynthBirds:
 
     def subset(self, idx) -> "SynthBirds":
         """Images ``idx`` (an int, slice, index list/tensor or boolean mask), as a new SynthBirds."""
-        if isinstance(idx, int):
-            idx = [idx]
+        if isinstance(idx, (int, np.integer)):
+            idx = [int(idx)]  # keep the batch dimension
         if not isinstance(idx, slice):
             idx = torch.as_tensor(idx)
             if idx.dtype != torch.bool:
@@ -214,7 +215,7 @@ _BODY_AXES = (0.5, 0.27)
 _HEAD_CENTRE, _HEAD_RADIUS = (0.46, 0.2), 0.19
 _WING_CENTRE, _WING_AXES = (-0.06, 0.06), (0.36, 0.15)
 _TAIL_ROOT = -0.38
-_PART_ANCHORS = ((0.46, 0.2), (-0.06, 0.06), (-0.7, 0.0), (0.0, 0.0))  # head, wing, tail, body
+_PART_ANCHORS = (_HEAD_CENTRE, _WING_CENTRE, (-0.7, 0.0), (0.0, 0.0))  # head, wing, tail, body: occluder targets
 
 
 @lru_cache(maxsize=4)
@@ -240,7 +241,7 @@ def _render(rng: np.random.Generator, attrs: tuple[int, ...], grid) -> tuple[np.
 
 
 def _background(rng, image, grid) -> None:
-    x, y = grid
+    y = grid[1]
     base = _jitter(rng, _BACKGROUND_RGB[rng.integers(len(_BACKGROUND_RGB))], 0.05)
     image[:] = base[:, None, None] * (1.0 + rng.uniform(-0.4, 0.4) * (y - 0.5))
     for _ in range(rng.integers(4, 11)):  # leaves; a quarter of them in a head colour (distractors)
@@ -265,7 +266,7 @@ def _bird(rng, attrs, pose: _Pose, image, labels, grid) -> None:
     head, wing, tail = attrs
     u, v = pose.local(grid)
     body_colour = _jitter(rng, _BODY_RGB[rng.integers(len(_BODY_RGB))], 0.04)
-    _paint(image, labels, _tail(u, v, tail), body_colour * 0.8, 3)
+    _paint(image, labels, _tail(u, v, tail), body_colour * 0.8, _TAIL_CODE)
     body = (u / _BODY_AXES[0]) ** 2 + (v / _BODY_AXES[1]) ** 2 <= 1
     _paint(image, labels, body, body_colour, _BODY_CODE)
     _paint(image, labels, body & (v < -0.08), np.minimum(body_colour * 1.25, 1.0), _BODY_CODE)  # belly
@@ -274,10 +275,10 @@ def _bird(rng, attrs, pose: _Pose, image, labels, grid) -> None:
     beak_tip = _HEAD_CENTRE[0] + _HEAD_RADIUS + 0.16
     beak = (u >= _HEAD_CENTRE[0]) & (u <= beak_tip) & (
         np.abs(v - _HEAD_CENTRE[1] + 0.02) <= 0.3 * (beak_tip - u))
-    _paint(image, labels, head_mask, _jitter(rng, _HEAD_RGB[head], 0.035), 1)
-    _paint(image, labels, beak & ~head_mask, _BEAK_RGB, 1)
+    _paint(image, labels, head_mask, _jitter(rng, _HEAD_RGB[head], 0.035), _HEAD_CODE)
+    _paint(image, labels, beak & ~head_mask, _BEAK_RGB, _HEAD_CODE)
     eye = (u - _HEAD_CENTRE[0] - 0.06) ** 2 + (v - _HEAD_CENTRE[1] - 0.05) ** 2 <= 0.045**2
-    _paint(image, labels, eye, np.float32([0.05, 0.05, 0.05]), 1)
+    _paint(image, labels, eye, np.float32([0.05, 0.05, 0.05]), _HEAD_CODE)
 
 
 def _tail(u, v, shape: int) -> np.ndarray:
@@ -296,7 +297,7 @@ def _wing(rng, pattern: int, u, v, body_colour, image, labels) -> None:
     wu, wv = du * np.cos(tilt) - dv * np.sin(tilt), du * np.sin(tilt) + dv * np.cos(tilt)
     wing = (wu / _WING_AXES[0]) ** 2 + (wv / _WING_AXES[1]) ** 2 <= 1
     base = body_colour * rng.uniform(0.7, 0.9)
-    _paint(image, labels, wing, base, 2)
+    _paint(image, labels, wing, base, _WING_CODE)
     if pattern == 0:  # plain
         return
     if rng.random() < 0.5:  # dark or light markings
@@ -338,7 +339,7 @@ def _paint(image, labels, mask, colour, code: int) -> None:
 
 
 def _fill(image, mask, colour) -> None:
-    image[:, mask] = np.asarray(colour, np.float32)[:, None]
+    np.copyto(image, np.asarray(colour, np.float32)[:, None, None], where=mask)
 
 
 def _ellipse(grid, centre, a: float, b: float, angle: float) -> np.ndarray:
@@ -362,8 +363,8 @@ def _segment(grid, start, end, width: float) -> np.ndarray:
 
 
 def _window(grid, centre, radius: float) -> tuple[slice, slice]:
-    """Rows and columns of the pixels within ``radius`` (image fractions) of ``centre`` in each axis;
-    shapes only evaluate there (the speed of the whole generator)."""
+    """The square of pixels within ``radius`` (image fractions) of ``centre``: small shapes are only
+    evaluated there, which is most of the generator's speed."""
     resolution = grid[0].shape[0]
 
     def span(c):

@@ -24,7 +24,9 @@ from torch import nn
 from whynot.models.common import CheckpointError, NormalizedModel, load_state_dict_strict
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-TRAINED_MODELS = ("synth_vgg", "synth_resnet", "synth_mobile", "synth_vit")
+#: Models with committed weights. synth_mobile and synth_vit have architectures and recipes but
+#: no weights yet: `python -m whynot.models.train --models synth_mobile synth_vit` trains them.
+TRAINED_MODELS = ("synth_vgg", "synth_resnet")
 CHECKPOINT_FORMAT = "whynot-checkpoint-v1"
 INPUT_SIZE = 56
 
@@ -174,7 +176,7 @@ ARCHITECTURES = {
 
 def _check_name(name: str) -> None:
     if name not in ARCHITECTURES:
-        raise KeyError(f"unknown model {name!r}; our trained models are {', '.join(TRAINED_MODELS)}")
+        raise KeyError(f"unknown model {name!r}; our models are {', '.join(ARCHITECTURES)}")
 
 
 def build(name: str, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), meta: dict | None = None) -> NormalizedModel:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from whynot.models.small import CHECKPOINT_FORMAT, TRAINED_MODELS, WEIGHTS_DIR, build
+from whynot.models.small import ARCHITECTURES, CHECKPOINT_FORMAT, TRAINED_MODELS, WEIGHTS_DIR, build
 from whynot.utils import progress, save_json, save_torch
 
 FINGERPRINT_STEPS = 20
@@ -36,9 +36,9 @@ class Recipe:
 
 RECIPES = {
     "synth_vgg": Recipe(epochs=24, lr=4e-3),
-    "synth_resnet": Recipe(epochs=12, lr=3e-3),
-    "synth_mobile": Recipe(epochs=14, lr=4e-3),
-    "synth_vit": Recipe(epochs=24, lr=1e-3),
+    "synth_resnet": Recipe(epochs=16, lr=4e-3),
+    "synth_mobile": Recipe(epochs=8, lr=4e-3),
+    "synth_vit": Recipe(epochs=8, lr=2e-3),
 }
 
 
@@ -124,7 +124,7 @@ def train_and_save(name: str, out: Path = WEIGHTS_DIR, data_seed: int = 0) -> di
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=list(TRAINED_MODELS), choices=TRAINED_MODELS)
+    parser.add_argument("--models", nargs="+", default=list(TRAINED_MODELS), choices=list(ARCHITECTURES))
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     parser.add_argument("--force", action="store_true", help="retrain models whose checkpoint exists")
     args = parser.parse_args(argv)
