@@ -19,6 +19,7 @@ STAMPS := _build/stamps
 
 HTML_MANAGER := @jupyter-widgets/html-manager@1.0.15
 REQUIREJS := requirejs@2.3.8
+MATHJAX := mathjax@3.2.2
 
 .PHONY: help book test golden bench vendor clean
 
@@ -72,12 +73,14 @@ bench: $(VENV)/.installed-test
 
 # --- vendored widget JavaScript (book/_vendor/README.md) ----------------------------------------
 vendor:
-	rm -rf _build/vendor book/_vendor/ipywidgets
-	mkdir -p _build/vendor book/_vendor/ipywidgets
-	cd _build/vendor && npm pack --silent $(HTML_MANAGER) $(REQUIREJS) \
+	rm -rf _build/vendor book/_vendor/ipywidgets book/_vendor/mathjax
+	mkdir -p _build/vendor book/_vendor/ipywidgets book/_vendor/mathjax/output/chtml/fonts
+	cd _build/vendor && npm pack --silent $(HTML_MANAGER) $(REQUIREJS) $(MATHJAX) \
 		&& for t in *.tgz; do mkdir "$${t%.tgz}" && tar -xzf "$$t" -C "$${t%.tgz}"; done
 	cp _build/vendor/jupyter-widgets-html-manager-*/package/dist/{embed-amd.js,*.woff2,*.woff,*.ttf,*.eot,*.svg} \
 		_build/vendor/requirejs-*/package/require.js book/_vendor/ipywidgets/
+	cp _build/vendor/mathjax-*/package/es5/tex-mml-chtml.js book/_vendor/mathjax/
+	cp -r _build/vendor/mathjax-*/package/es5/output/chtml/fonts/woff-v2 book/_vendor/mathjax/output/chtml/fonts/
 
 clean:
 	rm -rf _build

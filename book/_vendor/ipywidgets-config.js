@@ -9,3 +9,16 @@
     paths: { "@jupyter-widgets": base, "@jupyter-widgets/html-manager/dist": base },
   });
 })();
+
+// The bundle typesets widget labels through MathJax 2's API (MathJax.Hub.Queue); the book
+// loads MathJax 3. Bridge the call once MathJax is there (deferred scripts run before this event,
+// and this listener is registered before the bundle's own).
+document.addEventListener("DOMContentLoaded", function () {
+  if (window.MathJax && !window.MathJax.Hub) {
+    window.MathJax.Hub = {
+      Queue: function (command) {
+        if (window.MathJax.typesetPromise) window.MathJax.typesetPromise([command[2]]);
+      },
+    };
+  }
+});
