@@ -47,3 +47,15 @@ def test_training_is_deterministic():
 
 def test_recipes_cover_every_model():
     assert set(RECIPES) == set(ARCHITECTURES)
+
+
+def test_vit_trains_over_the_frozen_resnet_features():
+    """The ViT recipe copies synth_resnet's feature extractor, and its steps leave it untouched."""
+    resnet = load_trained("synth_resnet").net.state_dict()
+    vit, _ = train("synth_vit", steps=2)
+    backbone = vit.net.backbone.state_dict()
+    assert backbone.keys() <= resnet.keys()
+    for key, value in backbone.items():
+        assert torch.equal(value, resnet[key]), key  # weights and batch-norm statistics
+    assert not any(p.requires_grad for p in vit.net.backbone.parameters())
+    assert all(p.requires_grad for p in vit.net.blocks.parameters())
