@@ -75,8 +75,11 @@ class BasicBlock(nn.Module):
 class ResNetFeatures(nn.Module):
     """The residual feature extractor: a stride-2 stem and two basic blocks, to 14 x 14."""
 
+    stride = 4
+
     def __init__(self, widths=(32, 64)):
         super().__init__()
+        self.out_channels = widths[-1]
         self.stem = nn.Sequential(*_conv_bn_relu(3, widths[0], stride=2))  # 28 x 28
         self.layer1 = BasicBlock(widths[0], widths[0])
         self.layer2 = BasicBlock(widths[0], widths[1], stride=2)  # 14 x 14
@@ -163,16 +166,16 @@ class ViTSmall(nn.Module):
 
     The tokens are 2 x 2 patches of ``backbone``'s 14 x 14 map (7 x 7 tokens + CLS), the
     classifier reads the CLS token. ``backbone`` has synth_resnet's feature extractor, and its
-    recipe copies synth_resnet's trained weights into it and freezes them: on our 2 CPU cores a
-    patch-8 ViT trained from scratch for 5 minutes reached 10-14 % test accuracy, with a trainable
-    conv stem 25-33 %; over the frozen features, 90 %.
+    recipe copies synth_resnet's trained weights into it and freezes them: within our 5-minute
+    CPU budget, ViTs trained from scratch (patch-8, or with a trainable conv stem) stayed far
+    below the CNNs' accuracy, while the transformer over the frozen features matches them.
     """
 
     def __init__(self, num_classes: int, dim: int = 96, depth: int = 4, heads: int = 4):
         super().__init__()
         self.backbone = ResNetFeatures()
-        self.patch_embed = nn.Conv2d(64, dim, 2, stride=2)
-        grid = INPUT_SIZE // 8
+        self.patch_embed = nn.Conv2d(self.backbone.out_channels, dim, 2, stride=2)
+        grid = INPUT_SIZE // (self.backbone.stride * 2)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.randn(1, grid * grid + 1, dim) * 0.02)
         self.blocks = nn.Sequential(*[Block(dim, heads) for _ in range(depth)])

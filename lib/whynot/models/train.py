@@ -95,7 +95,8 @@ def train(name: str, recipe: Recipe | None = None, steps: int | None = None, dat
     model = build(name, mean, std)
     if recipe.backbone_from:
         freeze_backbone(model.net.backbone, recipe.backbone_from)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=recipe.lr, weight_decay=recipe.weight_decay)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=recipe.lr, weight_decay=recipe.weight_decay)
     batches_per_epoch = len(train_set) // recipe.batch_size
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * batches_per_epoch, pct_start=0.2
