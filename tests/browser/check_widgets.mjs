@@ -1,6 +1,6 @@
 // Open one page of the built book in Debian's chromium, wait for its saved widgets to render,
-// switch each dropdown of the first explorer (whynot.widgets.explorer) and print a JSON report
-// on stdout; tests/test_book.py asserts on it.
+// switch each dropdown of every explorer on the page (whynot.widgets.explorer) and print a JSON
+// report on stdout; tests/test_book.py asserts on it.
 // Usage: node check_widgets.mjs URL SCREENSHOT_PATH
 import { chromium } from "playwright-core";
 
@@ -52,24 +52,31 @@ try {
   await page.screenshot({ path: screenshotPath, type: "png", fullPage: true });
 
   // Choosing another option must show another picture, in the browser alone (no kernel).
-  const explorer = page.locator(EXPLORER).first();
-  const image = explorer.locator("img.widget-image");
-  const dropdowns = explorer.locator(".widget-dropdown");
-  for (let i = 0; i < (await dropdowns.count()); i++) {
-    const dropdown = dropdowns.nth(i);
-    const before = await image.screenshot();
-    const src = await image.getAttribute("src");
-    await dropdown.locator("select").selectOption({ index: 1 });
-    await page.waitForFunction(
-      ([sel, old]) => {
-        const img = document.querySelector(sel);
-        return img && img.src !== old && img.complete && img.naturalWidth > 0;
-      },
-      [`${EXPLORER} img.widget-image`, src],
-      { timeout: 10000 },
-    ).catch(() => {});
-    const after = await image.screenshot();
-    report.switches.push({ control: await dropdown.locator("label").innerText(), changed: !before.equals(after) });
+  for (let e = 0; e < report.explorers; e++) {
+    const explorer = page.locator(EXPLORER).nth(e);
+    const image = explorer.locator("img.widget-image");
+    const dropdowns = explorer.locator(".widget-dropdown");
+    for (let i = 0; i < (await dropdowns.count()); i++) {
+      const dropdown = dropdowns.nth(i);
+      await explorer.scrollIntoViewIfNeeded();
+      const before = await image.screenshot();
+      const src = await image.getAttribute("src");
+      await dropdown.locator("select").selectOption({ index: 1 });
+      await page.waitForFunction(
+        ([sel, index, old]) => {
+          const img = document.querySelectorAll(sel)[index].querySelector("img.widget-image");
+          return img && img.src !== old && img.complete && img.naturalWidth > 0;
+        },
+        [EXPLORER, e, src],
+        { timeout: 10000 },
+      ).catch(() => {});
+      const after = await image.screenshot();
+      report.switches.push({
+        explorer: e,
+        control: await dropdown.locator("label").innerText(),
+        changed: !before.equals(after),
+      });
+    }
   }
   console.log(JSON.stringify(report));
 } finally {
