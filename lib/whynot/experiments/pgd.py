@@ -1,0 +1,403 @@
+r"""Gradient-sign perturbation (paper Sec. 5.1, Fig. 3), with the reports' corrected update.
+
+Each contrast's input gradient :math:`\phi_t` nudges every pixel by ``eps / N`` in the direction
+that raises the contrast's score, ``N`` times, inside the ``eps``-box around the image:
+
+.. math::
+    x^{n+1} = \mathrm{clamp}\big(x^n + \tfrac{\epsilon}{N}\,\mathrm{sign}\,\phi_t(x^n),\;
+    \max(x^0 - \epsilon, 0),\; \min(x^0 + \epsilon, 1)\big)
+
+(the paper prints ``min``/``max`` the other way round and ``phi(x)`` instead of ``phi(x^n)``;
+both reports corrected it). Pixels are in [0, 1]; the models normalise inside. If a contrast
+picks the pixels that matter for ``t`` *against the other classes*, its perturbation should raise
+``p_t`` and the accuracy most, while the logit ("original") raises ``y_t`` most.
+
+>>> adversary = perturb(model, images, labels, ("logit", "weighted"), eps=3e-3, steps=2)
+>>> adversary["weighted"].shape == images.shape                     # doctest: +SKIP
+True
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from whynot.explainers.engine import check_images, check_logits
+from whynot.explainers.hooks import model_guard
+from whynot.experiments.runner import Experiment
+from whynot.targets import check_contrasts, cotangents, select_classes
+
+#: The paper's four gradients: original (the logit), mean, max and weighted contrast.
+CONTRASTS = ("logit", "mean", "max", "weighted")
+EPSILONS = (1e-3, 3e-3)  # the paper's printed eps, and the one its authors actually used
+ITERATIONS = (1, 2, 10)
+VERSION = 1  # of the experiment's results: bump when perturb() or the rows change
+
+
+def perturb(
+    model: nn.Module,
+    images: Tensor,
+    classes,
+    contrast: str | Sequence[str] = CONTRASTS,
+    eps: float = 3e-3,
+    steps: int = 1,
+) -> Tensor | dict[str, Tensor]:
+    """Gradient-sign perturbation of ``images [B, 3, H, W]`` towards ``classes`` (one per image).
+
+    Every contrast's trajectory runs in one batch (``len(contrast) * B`` images), so each of the
+    ``steps`` iterations is one forward and one backward pass for all of them. The cotangent of
+    each contrast (:func:`whynot.targets.cotangents`) is taken at the current iterate ``x^n``:
+    alpha and the max contrast's strongest other class follow the perturbed image. ``weighted``
+    has the sign of the gradient of ``p_t`` (they differ by the factor ``p_t (1 - p_t) > 0``),
+    but does not vanish where that factor underflows in float32.
+
+    Returns the perturbed images, or a dict contrast -> images for a sequence of contrasts.
+    """
+    contrasts = check_contrasts(contrast)
+    check_images(images)
+    if isinstance(eps, bool) or not (isinstance(eps, (int, float)) and 0 < eps <= 1):
+        raise ValueError(f"eps must be a pixel-space bound in (0, 1], e.g. 3e-3; got {eps!r}.")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int (the paper uses 1, 2 or 10); got {steps!r}.")
+    if images.min() < 0 or images.max() > 1:
+        raise ValueError("perturb works on pixels in [0, 1] (the models normalise inside); got "
+                         f"values in [{images.min().item():.3g}, {images.max().item():.3g}].")
+    batch, copies = images.shape[0], len(contrasts)
+    start = images.detach()
+    lower = (start - eps).clamp(min=0).repeat(copies, 1, 1, 1)
+    upper = (start + eps).clamp(max=1).repeat(copies, 1, 1, 1)
+    x = start.repeat(copies, 1, 1, 1)
+    with model_guard(model), torch.enable_grad():
+        for _ in range(steps):
+            x.requires_grad_(True)
+            logits = model(x)
+            check_logits(logits, x.shape[0])
+            values = logits.detach().split(batch)
+            targets = select_classes(values[0], classes)
+            if targets.shape[1] != 1:
+                raise ValueError("perturb takes one target class per image (e.g. the labels).")
+            v = torch.cat([cotangents(y, targets, c)[:, 0] for y, c in zip(values, contrasts)])
+            (gradient,) = torch.autograd.grad(logits, x, grad_outputs=v)
+            x = torch.minimum(torch.maximum(x.detach() + eps / steps * gradient.sign(), lower), upper)
+    perturbed = dict(zip(contrasts, x.split(batch)))
+    return perturbed[contrast] if isinstance(contrast, str) else perturbed
+
+
+@torch.no_grad()
+def target_scores(model: nn.Module, images: Tensor, targets: Tensor) -> dict[str, Tensor]:
+    """``y_t``, ``p_t`` and whether the prediction is ``t`` (``hit``), per image."""
+    logits = model(images)
+    index = targets[:, None]
+    return {"y_t": logits.gather(1, index)[:, 0], "p_t": logits.softmax(dim=1).gather(1, index)[:, 0],
+            "hit": logits.argmax(dim=1) == targets}
+
+
+def perturbation_table(
+    model: nn.Module,
+    images: Tensor,
+    targets: Tensor,
+    epsilons: Sequence[float] = EPSILONS,
+    iterations: Sequence[int] = ITERATIONS,
+    contrasts: Sequence[str] = CONTRASTS,
+) -> pd.DataFrame:
+    """One row per image, eps, iteration count and contrast: the target's ``y_t``, ``p_t`` and
+    hit before and after the perturbation (``image`` is the position in ``images``)."""
+    before = target_scores(model, images, targets)
+    rows = []
+    for eps in epsilons:
+        for steps in iterations:
+            perturbed = perturb(model, images, targets, tuple(contrasts), eps=eps, steps=steps)
+            for contrast, adversary in perturbed.items():
+                after = target_scores(model, adversary, targets)
+                rows.append(pd.DataFrame({
+                    "image": range(len(images)), "target": targets.cpu().numpy(),
+                    "eps": eps, "iterations": steps, "contrast": contrast,
+                    **{f"{k}_before": v.cpu().numpy() for k, v in before.items()},
+                    **{f"{k}_after": v.cpu().numpy() for k, v in after.items()},
+                }))
+    return pd.concat(rows, ignore_index=True)
+
+
+def summarize(table: pd.DataFrame) -> pd.DataFrame:
+    """Per model, eps, iterations and contrast: the mean changes in accuracy (hit rate), ``y_t``
+    and ``p_t``, with normal 95 % confidence half-widths over images (``*_ci``), and the count."""
+    table = table.assign(accuracy=table.hit_after.astype(float) - table.hit_before.astype(float),
+                         y_t=table.y_t_after - table.y_t_before, p_t=table.p_t_after - table.p_t_before)
+    keys = [k for k in ("model", "data", "eps", "iterations", "contrast") if k in table]
+    grouped = table.groupby(keys, sort=False)[["accuracy", "y_t", "p_t"]]
+    mean, sem = grouped.mean(), grouped.sem(ddof=1)
+    summary = mean.join((1.96 * sem).add_suffix("_ci"))
+    summary["images"] = grouped.size()
+    summary["accuracy_before"] = table.groupby(keys, sort=False).hit_before.mean()
+    return summary.reset_index()
+
+
+# --- the paper's claims, measured on a summary (one row per model, eps, iterations, contrast) ----
+
+#: Mean changes are compared at these resolutions (finer digits are round-off and differ
+#: between machines; accuracy changes are counts over the same images, so exact).
+RESOLUTION = {"p_t": 1e-3, "y_t": 1e-2, "accuracy": 1e-9}
+
+
+def _resolved(summary: pd.DataFrame, metric: str) -> pd.Series:
+    return (summary[metric] / RESOLUTION[metric]).round() * RESOLUTION[metric]
+
+
+def rank_agreement(summary: pd.DataFrame) -> pd.DataFrame:
+    """Claim 1, per model and eps: Spearman's rho over the contrast x iterations conditions
+    between the mean change in ``p_t`` and in accuracy (``rho_p``), and between ``y_t`` and
+    accuracy (``rho_y``); NaN where the accuracy did not move in any condition."""
+    resolved = summary.assign(**{m: _resolved(summary, m) for m in RESOLUTION})
+    rows = []
+    for (model, eps), group in resolved.groupby(["model", "eps"], sort=False):
+        moved = group.accuracy.nunique() > 1  # else the ranks of accuracy are all tied
+        rows.append({"model": model, "eps": eps,
+                     **{f"rho_{m[0]}": group[m].corr(group.accuracy, method="spearman")
+                        if moved else float("nan") for m in ("p_t", "y_t")}})
+    return pd.DataFrame(rows)
+
+
+def winners(summary: pd.DataFrame) -> pd.DataFrame:
+    """Claim 2, per model, eps and iterations: for ``p_t``, ``y_t`` and accuracy, the contrast
+    with the largest mean change at :data:`RESOLUTION`, every one tied for it joined by "+"
+    (the paper's names, :data:`LABELS`), or "(none)" where no contrast raised the metric."""
+    rows = []
+    for (model, eps, steps), group in summary.groupby(["model", "eps", "iterations"], sort=False):
+        row = {"model": model, "eps": eps, "iterations": steps}
+        for metric in ("p_t", "y_t", "accuracy"):
+            change = _resolved(group, metric)
+            best = change.max()
+            row[metric] = "+".join(group.contrast[change == best].map(LABELS)) if best > 0 else "(none)"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def effect_growth(summary: pd.DataFrame) -> dict[str, float]:
+    """Claim 3, per model: the mean change in ``p_t`` (over contrasts and iterations) at the
+    largest eps divided by that at the smallest."""
+    small, large = min(summary.eps), max(summary.eps)
+    mean = summary.groupby(["model", "eps"], sort=False).p_t.mean()
+    return {model: mean[model, large] / mean[model, small] for model in dict.fromkeys(summary.model)}
+
+
+
+def reference_vgg16() -> dict:
+    """The KTH report's VGG16 accuracies after the perturbation (ImageNet, eps = 3e-3)."""
+    import json
+    from importlib.resources import files
+
+    return json.loads(files("whynot").joinpath("reference", "pgd_vgg16.json").read_text())
+
+
+def compare_with_reference(summary: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy before and after, per contrast and iteration count: the KTH report's VGG16
+    beside each of our models in ``summary`` at the report's eps (NaN where it gives none)."""
+    reference = reference_vgg16()
+    ours = summary[summary.eps == reference["eps"]]
+    models = list(dict.fromkeys(ours.model))
+    before = {"contrast": "(before)", "iterations": 0, "KTH: VGG16 (ImageNet)": reference["accuracy_before"],
+              **{f"ours: {m}": ours[ours.model == m].accuracy_before.iloc[0] for m in models}}
+    rows = [before]
+    for contrast in ("logit", "max", "weighted", "mean"):
+        for steps in sorted(set(ours.iterations)):
+            row = {"contrast": LABELS[contrast], "iterations": steps, "KTH: VGG16 (ImageNet)":
+                   reference["accuracy_after"].get(contrast, {}).get(str(steps), float("nan"))}
+            for m in models:
+                mine = ours[(ours.model == m) & (ours.iterations == steps) & (ours.contrast == contrast)]
+                row[f"ours: {m}"] = (mine.accuracy_before + mine.accuracy).item()
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+# --- the experiment, for the runner (python -m whynot.experiments run pgd --profile P) ----------
+
+#: Per profile: (model, data, number of images); data "synthbirds" (test split, labels as
+#: targets), "photos" (no labels: the clean prediction is the target) or "imagenet" (val).
+PLANS: dict[str, dict] = {
+    "smoke": {"models": [("synth_vgg", "synthbirds", 8), ("efficientnet_lite0", "photos", 1)],
+              "batch_size": 8},
+    "default": {"models": [*((m, "synthbirds", 108) for m in
+                             ("synth_vgg", "synth_resnet", "synth_mobile", "synth_vit")),
+                           *((f"efficientnet_lite{v}", "photos", 2) for v in range(3))],
+                "batch_size": 36},
+    "full": {"models": [(m, "imagenet", 50000) for m in (
+        "resnet18", "alexnet", "googlenet", "mobilenet_v3_small", "mobilenet_v3_large",
+        "mnasnet1_0", "vgg16", "efficientnet_b1", "densenet161")], "batch_size": 32},
+}
+IMAGENET_ENV = "WHYNOT_IMAGENET_VAL"
+
+
+def experiment(profile: str = "default", seed: int = 0, models: Sequence[str] | None = None,
+               n_images: int | None = None, batch_size: int | None = None) -> Experiment:
+    """The Fig. 3 experiment of ``profile`` (:data:`PLANS`), optionally restricted to ``models``
+    or to the first ``n_images`` of each (a class-balanced prefix on SynthBirds).
+
+    Batches never mix models; the full profile reads ImageNet val from ``$WHYNOT_IMAGENET_VAL``.
+    """
+    if profile not in PLANS:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PLANS)}")
+    plan = PLANS[profile]
+    chosen = [(m, d, n if n_images is None else min(n, n_images)) for m, d, n in plan["models"]
+              if models is None or m in models]
+    if not chosen:
+        raise ValueError(f"none of {models} is in the {profile} plan: {[m for m, _, _ in plan['models']]}")
+    size = batch_size or plan["batch_size"]
+    batches = [{"model": m, "data": d, "start": s, "stop": min(s + size, n)}
+               for m, d, n in chosen for s in range(0, n, size)]
+    config = {"profile": profile, "seed": seed, "models": chosen, "epsilons": list(EPSILONS),
+              "iterations": list(ITERATIONS), "contrasts": list(CONTRASTS)}
+
+    @lru_cache(maxsize=1)
+    def model_on(name: str, device: str) -> nn.Module:
+        from whynot.models.zoo import load_model
+
+        return load_model(name, device)
+
+    def run_batch(batch: Mapping, device: torch.device) -> pd.DataFrame:
+        model = model_on(batch["model"], str(device))
+        images, labels = load_images(batch["data"], model, seed, batch["start"], batch["stop"])
+        images = images.to(device)
+        if labels is None:
+            with torch.no_grad():
+                targets = model(images).argmax(dim=1)
+        else:
+            targets = labels.to(device)
+        table = perturbation_table(model, images, targets)
+        table["image"] += batch["start"]
+        table.insert(0, "data", batch["data"])
+        table.insert(0, "model", batch["model"])
+        table.insert(3, "target_is", "prediction" if labels is None else "label")
+        return table
+
+    return Experiment("pgd", VERSION, config, batches, run_batch)
+
+
+def load_images(data: str, model: nn.Module, seed: int, start: int, stop: int):
+    """Images ``[start, stop)`` of ``data`` at the model's input size, and their labels (None
+    for the unlabelled photos)."""
+    if data == "synthbirds":
+        from whynot.data.synthetic import load_synthbirds
+
+        birds = load_synthbirds("test", seed=seed, n=stop)
+        return birds.images[start:stop], birds.labels[start:stop].long()
+    if data == "photos":
+        from whynot.data.photos import PHOTO_NAMES, load_photos
+
+        return load_photos(PHOTO_NAMES[start:stop], size=model.whynot_meta["input_size"]), None
+    if data == "imagenet":
+        root = os.environ.get(IMAGENET_ENV)
+        if not root:
+            raise FileNotFoundError(f"set {IMAGENET_ENV} to the ImageNet validation folder (wnid folders)")
+        val = _imagenet(root, model.whynot_meta["input_size"])
+        items = [val[i] for i in _imagenet_order(len(val), seed)[start:stop]]
+        return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
+    raise ValueError(f"unknown data {data!r}; one of synthbirds, photos, imagenet")
+
+
+@lru_cache(maxsize=2)
+def _imagenet(root: str, size: int):
+    from whynot.data.imagenet import imagenet_val
+
+    return imagenet_val(root, size)
+
+
+@lru_cache(maxsize=2)
+def _imagenet_order(n: int, seed: int) -> list[int]:
+    """A seeded shuffle, so that any prefix of the run is a uniform sample of the classes."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+
+
+
+# --- figures ------------------------------------------------------------------------------------
+
+#: The paper's order of the contrasts and its names for them.
+LABELS = {"weighted": "weighted", "logit": "original", "mean": "mean", "max": "max"}
+METRICS = {"accuracy": r"$\Delta$ accuracy", "p_t": r"$\Delta p_t$", "y_t": r"$\Delta y_t$"}
+
+
+def changes(table: pd.DataFrame) -> pd.DataFrame:
+    """Long form of a :func:`perturbation_table`: one row per image, condition and metric, with
+    the change ``value`` (after - before) and the paper's contrast names."""
+    wide = table.assign(accuracy=table.hit_after.astype(float) - table.hit_before.astype(float),
+                        p_t=table.p_t_after - table.p_t_before, y_t=table.y_t_after - table.y_t_before,
+                        contrast=table.contrast.map(LABELS))
+    keys = [c for c in ("model", "data", "image", "eps", "iterations", "contrast") if c in wide]
+    return wide.melt(id_vars=keys, value_vars=list(METRICS), var_name="metric")
+
+
+def plot_figure3(table: pd.DataFrame, eps: float, models: Sequence[str] | None = None):
+    """Paper Fig. 3 for one ``eps``: mean changes with 95 % intervals (1.96 standard errors),
+    rows accuracy / ``p_t`` / ``y_t`` (``y_t`` on its own scale), one column per model, bars
+    grouped by contrast and coloured by the number of iterations as in the paper."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    long = changes(table[table.eps == eps])
+    models = list(dict.fromkeys(long.model)) if models is None else list(models)
+    fig, axes = plt.subplots(3, len(models), figsize=(2.6 * len(models) + 1, 6.6),
+                             sharex=True, sharey="row", squeeze=False)
+    palette = {1: "#8c8c8c", 2: "#e8743b", 10: "#3a6fd8"}  # the paper's grey, red, blue
+    for column, model in enumerate(models):
+        for row, (metric, label) in enumerate(METRICS.items()):
+            ax = axes[row, column]
+            data = long[(long.model == model) & (long.metric == metric)]
+            sns.barplot(data=data, x="contrast", y="value", hue="iterations", order=list(LABELS.values()),
+                        palette=palette, errorbar=("se", 1.96), ax=ax, legend=row == 0 and column == 0)
+            ax.axhline(0, color="black", linewidth=0.6)
+            ax.set(xlabel="", ylabel=label if column == 0 else "")
+            if row == 0:
+                ax.set_title(model, fontsize="medium")
+            ax.tick_params(axis="x", labelrotation=30)
+    if axes[0, 0].get_legend() is not None:
+        axes[0, 0].get_legend().set_title("iterations")
+    fig.suptitle(f"Gradient-sign perturbation, eps = {eps:g}", y=1.0)
+    fig.tight_layout()
+    return fig
+
+
+def plot_perturbations(model: nn.Module, image: Tensor, target: int, class_names: Sequence[str],
+                       eps: float = 3e-3, steps: int = 10, top: int = 4):
+    """One image, its perturbation under each contrast (``(x' - x) / eps``, channel mean, on a
+    blue-white-red scale), and the probabilities of the classes most probable before, before
+    and after each."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    images = image[None]
+    targets = torch.tensor([target], device=image.device)
+    perturbed = perturb(model, images, targets, CONTRASTS, eps=eps, steps=steps)
+    with torch.no_grad():
+        before = model(images).softmax(dim=1)[0]
+        after = {c: model(x).softmax(dim=1)[0] for c, x in perturbed.items()}
+    shown = before.topk(top).indices.tolist()
+    if target not in shown:
+        shown[-1] = target
+    fig, axes = plt.subplots(2, len(CONTRASTS) + 1, figsize=(2.3 * (len(CONTRASTS) + 1), 4.8),
+                             gridspec_kw={"height_ratios": [1.2, 1]})
+    axes[0, 0].imshow(image.permute(1, 2, 0).cpu().numpy())
+    axes[0, 0].set_title(f"image (t = {class_names[target]})", fontsize="small")
+    width = 0.4
+    for column, contrast in enumerate(CONTRASTS, start=1):
+        delta = ((perturbed[contrast][0] - image) / eps).mean(dim=0)  # in [-1, 1]
+        axes[0, column].imshow(delta.cpu().numpy(), cmap="bwr", vmin=-1, vmax=1)
+        axes[0, column].set_title(f"{LABELS[contrast]}", fontsize="small")
+        ax = axes[1, column]
+        positions = np.arange(len(shown))
+        ax.bar(positions - width / 2, before[shown].cpu().numpy(), width, color="#bbbbbb", label="before")
+        ax.bar(positions + width / 2, after[contrast][shown].cpu().numpy(), width,
+               color=["#d62728" if c == target else "#1f77b4" for c in shown], label="after")
+        ax.set_xticks(positions, [class_names[c] for c in shown], rotation=60, ha="right",
+                      fontsize="x-small")
+        ax.set_ylim(0, 1)
+    axes[1, 1].set_ylabel("probability")
+    axes[1, 1].legend(fontsize="x-small")
+    axes[1, 0].axis("off")
+    for ax in axes[0]:
+        ax.axis("off")
+    fig.suptitle(f"eps = {eps:g}, {steps} iterations. Top: (x' - x) / eps, mean over colour "
+                 "channels (red brighter, blue darker). Bottom: probabilities", fontsize="medium")
+    fig.tight_layout()
+    return fig
