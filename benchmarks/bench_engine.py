@@ -10,7 +10,6 @@ See benchmarks/README.md for what each column means. Results go to _build/bench/
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ import whynot
 from whynot.models.common import IMAGENET_MEAN, IMAGENET_STD, NormalizedModel
 from whynot.targets import strongest_other
 from whynot.utils import save_json
+from common import cpu_name
 
 CONTRASTS = ("logit", "weighted", "mean", "max")  # the paper's original, weighted, mean, max
 TOPK = 3
@@ -131,16 +131,6 @@ def paired_medians(run: Callable[[], object], forward: Callable[[], object], rep
         "run_s": statistics.median(r for _, r in pairs),
         "ratio": statistics.median(r / f for f, r in pairs),
     }
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def build_model(name: str) -> torch.nn.Module:

@@ -23,6 +23,7 @@ import torch
 from whynot.experiments.pgd import perturb
 from whynot.explainers.hooks import model_guard
 from whynot.utils import save_json
+from common import cpu_name
 
 CONTRASTS = ("logit", "mean", "max", "weighted")  # the paper's original, mean, max, weighted
 OUTPUT = Path(__file__).resolve().parents[1] / "_build" / "bench" / "pgd.json"
@@ -107,16 +108,6 @@ def paired_medians(run: Callable[[], object], floor: Callable[[], object], units
     return {"floor_ms": 1e3 * statistics.median(f for f, _ in pairs),
             "run_ms": 1e3 * statistics.median(r for _, r in pairs),
             "ratio": statistics.median(r / f for f, r in pairs)}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return os.uname().machine
 
 
 def main() -> None:
