@@ -364,3 +364,25 @@ def test_run_batch_numbers_images_from_the_batch_start():
     assert sorted(set(table.image)) == [6, 7] and len(table) == 2 * 2 * 3 * 4
     labels = pgd.load_images("synthbirds", None, 0, 0, 8)[1]
     assert table.groupby("image").target.first().tolist() == labels[6:].tolist()
+
+
+def test_imagenet_images_come_in_a_seeded_order_from_the_folder_in_the_environment(tmp_path, monkeypatch):
+    from fixtures_real import make_fake_imagenet_val
+
+    from whynot.experiments import pgd
+
+    root = make_fake_imagenet_val(tmp_path / "val", ("n01440764", "n07920052"))
+    model = torch.nn.Identity()
+    model.whynot_meta = {"input_size": 32}
+    monkeypatch.delenv(pgd.IMAGENET_ENV, raising=False)
+    with pytest.raises(FileNotFoundError, match=pgd.IMAGENET_ENV):
+        pgd.load_images("imagenet", model, 0, 0, 2)
+    monkeypatch.setenv(pgd.IMAGENET_ENV, str(root))
+    images, labels = pgd.load_images("imagenet", model, 0, 0, 4)
+    assert images.shape == (4, 3, 32, 32) and sorted(labels.tolist()) == [0, 0, 967, 967]
+    order = torch.randperm(4, generator=torch.Generator().manual_seed(0)).tolist()
+    assert labels.tolist() == [[0, 0, 967, 967][i] for i in order]
+    head, _ = pgd.load_images("imagenet", model, 0, 1, 3)
+    assert torch.equal(head, images[1:3])
+    with pytest.raises(ValueError, match="holds 4 images, fewer than this plan's 5"):
+        pgd.load_images("imagenet", model, 0, 0, 5)

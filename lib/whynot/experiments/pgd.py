@@ -292,6 +292,9 @@ def load_images(data: str, model: nn.Module, seed: int, start: int, stop: int):
         if not root:
             raise FileNotFoundError(f"set {IMAGENET_ENV} to the ImageNet validation folder (wnid folders)")
         val = _imagenet(root, model.whynot_meta["input_size"])
+        if stop > len(val):
+            raise ValueError(f"{root} holds {len(val)} images, fewer than this plan's {stop}; "
+                             "pass n_images= to pgd.experiment, or point to the whole validation set")
         items = [val[i] for i in _imagenet_order(len(val), seed)[start:stop]]
         return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
     raise ValueError(f"unknown data {data!r}; one of synthbirds, photos, imagenet")
