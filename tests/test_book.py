@@ -160,6 +160,19 @@ def test_checked_cells_print_no_round_off(name):
     assert not fragile, f"checked cells print round-off or -0 (cell, text): {fragile}"
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_code_lines_fit_the_book_page(name):
+    """Code cells are shown in the book: lines of at most 88 characters never scroll sideways."""
+    long = [
+        line
+        for cell in book.read_source(name).cells
+        if cell.cell_type == "code"
+        for line in cell.source.splitlines()
+        if len(line) > 88
+    ]
+    assert not long, f"notebooks/{name}.md has code lines over 88 characters: {long}"
+
+
 def test_toc_lists_every_notebook_once():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     chapters = [c["file"] for part in toc["parts"] for c in part["chapters"]]
