@@ -219,7 +219,7 @@ def compare_with_reference(summary: pd.DataFrame) -> pd.DataFrame:
 PLANS: dict[str, dict] = {
     "smoke": {"models": [("synth_vgg", "synthbirds", 8), ("efficientnet_lite0", "photos", 1)],
               "batch_size": 8},
-    "default": {"models": [*((m, "synthbirds", 108) for m in
+    "default": {"models": [*((m, "synthbirds", 432) for m in
                              ("synth_vgg", "synth_resnet", "synth_mobile", "synth_vit")),
                            *((f"efficientnet_lite{v}", "photos", 2) for v in range(3))],
                 "batch_size": 36},
