@@ -101,6 +101,20 @@ def test_shards_from_torchrun_environment(tmp_path, reference, monkeypatch):
     pd.testing.assert_frame_equal(partial, reference, check_exact=True)
 
 
+@pytest.mark.slow
+def test_a_real_torchrun_splits_the_batches_and_merges_to_one_run(tmp_path, reference):
+    """Two ranks started by torchrun (the standard launcher) share one store."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+               WHYNOT_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    launched = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "whynot.experiments",
+         "run", TOY, "--profile", "smoke", "--out", str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert launched.returncode == 0, launched.stderr[-2000:]
+    assert launched.stdout.count("batches done") == 2  # one summary line per rank
+    pd.testing.assert_frame_equal(table(tmp_path / "toy"), reference, check_exact=True)
+
+
 def test_partial_store_status_and_table(tmp_path, reference):
     store = tmp_path / "toy"
     df = run(experiment(), out=tmp_path, shard=(0, 2), progress=False)
