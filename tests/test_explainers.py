@@ -199,6 +199,29 @@ def test_single_contrast_returns_a_tensor_and_a_sequence_a_dict_of_the_same_maps
         torch.testing.assert_close(maps, whynot.explain(model, images, method="la", topk=2, contrast=contrast))
 
 
+def test_a_sequence_of_methods_shares_one_engine_pass_and_matches_separate_calls():
+    model, images = tiny_cnn(), random_images()
+    methods = ("gradcam", "la", "xgradcam", "gradcam++")
+    together = whynot.explain(
+        model, images, method=methods, layer="3", topk=2, contrast=PAPER_CONTRASTS, return_explanation=True
+    )
+    assert tuple(together) == methods
+    for method, explanation in together.items():
+        alone = whynot.explain(
+            model, images, method=method, layer="3", topk=2, contrast=PAPER_CONTRASTS, return_explanation=True
+        )
+        assert explanation.backward_passes == alone.backward_passes == 4  # shared, not 4 per method
+        torch.testing.assert_close(explanation.classes, alone.classes)
+        for contrast in PAPER_CONTRASTS:
+            torch.testing.assert_close(explanation.maps[contrast], alone.maps[contrast])
+
+
+@pytest.mark.parametrize("methods", [("gradcam", "scorecam"), ("gradcam", "gradient"), (), ("la", "la")])
+def test_methods_that_cannot_share_an_engine_pass_are_refused(methods):
+    with pytest.raises(ValueError, match="share one engine pass|distinct names"):
+        whynot.explain(tiny_cnn(), random_images(), method=methods)
+
+
 @pytest.mark.parametrize("method", CAM_METHODS)
 def test_upsampling_is_bilinear_with_aligned_corners_after_relu(method):
     model, images = tiny_cnn(), random_images()

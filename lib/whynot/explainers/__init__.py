@@ -5,6 +5,9 @@
 ...                       contrast=("logit", "softmax", "weighted", "mean", "max"))
 >>> maps["weighted"].shape                     # [B, K, H, W]; k + 2 = 5 backward passes in all
 torch.Size([16, 3, 224, 224])
+>>> cams = whynot.explain(model, images, method=("gradcam", "la", "xgradcam"), topk=2)
+>>> cams["la"].shape                           # three methods from the same engine pass
+torch.Size([16, 2, 224, 224])
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from whynot.explainers.base import CAMExplainer, Explainer, Explanation, InputExplainer
+from whynot.explainers.base import CAMExplainer, Explainer, Explanation, InputExplainer, explain_together
 from whynot.explainers.gradcam import GradCAM
 from whynot.explainers.gradcam_pp import GradCAMPlusPlus
 from whynot.explainers.gradient import Gradient
@@ -35,7 +38,7 @@ METHODS: dict[str, type[Explainer]] = {
 def explain(
     model: nn.Module,
     images: Tensor,
-    method: str = "gradcam",
+    method: str | Sequence[str] = "gradcam",
     layer: str | nn.Module | None = None,
     classes=None,
     topk: int | None = None,
@@ -50,7 +53,8 @@ def explain(
     Args:
         model: returns logits; in eval mode (a model in training mode is refused).
         method: ``"gradient"``, ``"input_x_gradient"``, ``"integrated_gradients"`` (input space) or
-            ``"gradcam"``, ``"la"``, ``"xgradcam"``, ``"gradcam++"``, ``"scorecam"`` (at ``layer``).
+            ``"gradcam"``, ``"la"``, ``"xgradcam"``, ``"gradcam++"``, ``"scorecam"`` (at ``layer``);
+            or a sequence of gradient CAMs, which share one engine pass.
         layer: CAM methods only: module name or module; default ``whynot_meta["default_layer"]``,
             else the last ``nn.Conv2d``.
         classes, topk: the K target classes per image: top-1 by default; ``topk=k``; or an int,
@@ -66,24 +70,39 @@ def explain(
 
     Returns:
         ``[B, K, H, W]`` maps, or a dict contrast -> maps when ``contrast`` is a sequence, or an
-        :class:`Explanation` holding them.
+        :class:`Explanation` holding them; for a sequence of methods, a dict method -> that.
     """
+    if isinstance(method, str):
+        explainer = _explainer(model, method, layer, relu, upsample, method_kwargs)
+        explanation = explainer(images, classes=classes, topk=topk, contrast=contrast)
+        return explanation if return_explanation else explanation.maps
+    methods = tuple(method)
+    if not methods or len(set(methods)) != len(methods):
+        raise ValueError(f"method must be a name or a sequence of distinct names; got {method!r}.")
+    explainers = [_explainer(model, name, layer, relu, upsample, method_kwargs) for name in methods]
+    explanations = explain_together(explainers, images, classes=classes, topk=topk, contrast=contrast)
+    return {
+        name: explanation if return_explanation else explanation.maps
+        for name, explanation in zip(methods, explanations)
+    }
+
+
+def _explainer(model, method, layer, relu, upsample, method_kwargs) -> Explainer:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid methods are {', '.join(METHODS)}.")
     cls = METHODS[method]
+    kwargs = dict(method_kwargs)
     if issubclass(cls, CAMExplainer):
-        method_kwargs.update(layer=layer, upsample=upsample)
+        kwargs.update(layer=layer, upsample=upsample)
     elif layer is not None:
         raise ValueError(f"{method} works in input space and takes no layer; drop layer= or use a CAM method.")
     try:
-        explainer = cls(model, relu=relu, **method_kwargs)
+        return cls(model, relu=relu, **kwargs)
     except TypeError as error:
         raise TypeError(f"{method}: {error} (see help(whynot.explainers.{cls.__name__}))") from None
-    explanation = explainer(images, classes=classes, topk=topk, contrast=contrast)
-    return explanation if return_explanation else explanation.maps
 
 
 __all__ = [
-    "METHODS", "explain", "Explanation", "Explainer", "InputExplainer", "CAMExplainer", "token_grid",
+    "METHODS", "explain", "explain_together", "Explanation", "Explainer", "InputExplainer", "CAMExplainer", "token_grid",
     *(cls.__name__ for cls in METHODS.values()),
 ]

@@ -139,13 +139,24 @@ class CAMExplainer(Explainer):
         return (weights[..., None, None] * activations).sum(dim=-3)
 
     def explain_contrasts(self, images, classes, topk, contrasts):
+        gradients, activations, chosen, passes = self.layer_gradients(images, classes, topk, contrasts)
+        maps = {name: self.attribute(value, activations) for name, value in gradients.items()}
+        return maps, chosen, passes
+
+    def layer_gradients(
+        self, images: Tensor, classes, topk: int | None, contrasts: tuple[str, ...]
+    ) -> tuple[dict[str, Tensor], Tensor, Tensor, int]:
+        """``({contrast: gradients [B, K, C, h, w]}, activations [B, 1, C, h, w], classes, passes)``.
+
+        Everything a gradient CAM needs; :func:`whynot.explain` shares it between methods.
+        """
         with capture_layer(self.layer, self.layer_name) as capture:
             logits = self.logits(images)
         chosen = select_classes(logits.detach(), classes, topk)
         gradients, passes = contrast_gradients(logits, capture.activation, chosen, contrasts)
         activations = self.grid(capture.activation.detach(), leading=1)[:, None]
-        maps = {name: self.attribute(self.grid(value, leading=2), activations) for name, value in gradients.items()}
-        return maps, chosen, passes
+        gradients = {name: self.grid(value, leading=2) for name, value in gradients.items()}
+        return gradients, activations, chosen, passes
 
     def grid(self, tensor: Tensor, leading: int) -> Tensor:
         """Apply ``reshape`` to a layer-shaped tensor with ``leading`` batch-like dimensions."""
@@ -165,3 +176,35 @@ class CAMExplainer(Explainer):
         if not self.upsample or maps.shape[-2:] == images.shape[-2:]:
             return maps
         return F.interpolate(maps, size=images.shape[-2:], mode="bilinear", align_corners=ALIGN_CORNERS)
+
+
+def explain_together(
+    explainers: Sequence[CAMExplainer],
+    images: Tensor,
+    classes=None,
+    topk: int | None = None,
+    contrast: str | Sequence[str] = "logit",
+) -> list[Explanation]:
+    """Several gradient CAMs at one layer from one engine pass (one forward, ``k + 2`` backward).
+
+    GradCAM, LA, XGradCAM and GradCAM++ differ only in how they weight the same activations and
+    contrast gradients, so the first explainer's :meth:`CAMExplainer.layer_gradients` serves all.
+    """
+    first = explainers[0]
+    for explainer in explainers:
+        shares = type(explainer).explain_contrasts is CAMExplainer.explain_contrasts
+        if not shares or explainer.model is not first.model or explainer.layer is not first.layer:
+            raise ValueError(
+                f"{explainer.name} cannot share one engine pass: only gradient CAMs (gradcam, la, "
+                "xgradcam, gradcam++) of the same model and layer can; explain the others separately."
+            )
+    contrasts = check_contrasts(contrast)
+    check_images(images)
+    with model_guard(first.model), torch.enable_grad():
+        gradients, activations, chosen, passes = first.layer_gradients(images.detach(), classes, topk, contrasts)
+    explanations = []
+    for explainer in explainers:
+        maps = {name: explainer.finish(explainer.attribute(value, activations), images) for name, value in gradients.items()}
+        explanations.append(Explanation(maps[contrast] if isinstance(contrast, str) else maps, chosen, passes))
+    return explanations
+
