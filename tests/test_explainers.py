@@ -19,6 +19,9 @@ from whynot.targets import CONTRASTS
 CAM_METHODS = ("gradcam", "la", "xgradcam", "gradcam++", "scorecam")
 LINEAR_METHODS = ("gradient", "input_x_gradient", "gradcam", "la", "xgradcam")
 PAPER_CONTRASTS = ("logit", "weighted", "mean", "max")
+# Keyword arguments that make each method cheap (or valid) on the tiny models below.
+# Group-CAM: a blur wide enough to blur 8-pixel images (51 pixels at 224 would round to none).
+TEST_KWARGS = {"integrated_gradients": {"steps": 3}, "groupcam": {"groups": 3, "blur": (151, 50.0)}}
 
 
 @pytest.fixture(autouse=True)
@@ -161,7 +164,7 @@ def test_class_forms_select_the_same_targets():
 def test_batching_over_images_and_targets_matches_single_calls(method):
     model, images = tiny_cnn(), random_images(batch=2)
     classes = torch.tensor([[0, 3, 1], [2, 2, 4]])
-    kwargs = {"steps": 4} if method == "integrated_gradients" else {}
+    kwargs = TEST_KWARGS.get(method, {})
     batched = whynot.explain(model, images, method=method, classes=classes, contrast=CONTRASTS, **kwargs)
     for b in range(2):
         for k in range(3):
@@ -175,7 +178,7 @@ def test_batching_over_images_and_targets_matches_single_calls(method):
 @pytest.mark.parametrize("method", list(METHODS))
 def test_maps_are_detached_deterministic_and_keep_dtype(method):
     model, images = tiny_cnn(dtype=torch.float32), random_images(dtype=torch.float32)
-    kwargs = {"steps": 3} if method == "integrated_gradients" else {}
+    kwargs = TEST_KWARGS.get(method, {})
     first = whynot.explain(model, images, method=method, topk=2, contrast=("softmax", "max"), **kwargs)
     second = whynot.explain(model, images, method=method, topk=2, contrast=("softmax", "max"), **kwargs)
     for contrast, maps in first.items():

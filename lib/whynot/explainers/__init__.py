@@ -19,6 +19,7 @@ from whynot.explainers.base import CAMExplainer, Explainer, Explanation, InputEx
 from whynot.explainers.gradcam import GradCAM
 from whynot.explainers.gradcam_pp import GradCAMPlusPlus
 from whynot.explainers.gradient import Gradient
+from whynot.explainers.groupcam import GroupCAM
 from whynot.explainers.hooks import token_grid
 from whynot.explainers.input_x_gradient import InputXGradient
 from whynot.explainers.integrated_gradients import IntegratedGradients
@@ -30,7 +31,7 @@ METHODS: dict[str, type[Explainer]] = {
     cls.name: cls
     for cls in (
         Gradient, InputXGradient, IntegratedGradients,
-        GradCAM, LinearApproximation, XGradCAM, GradCAMPlusPlus, ScoreCAM,
+        GradCAM, LinearApproximation, XGradCAM, GradCAMPlusPlus, ScoreCAM, GroupCAM,
     )
 }
 
@@ -53,7 +54,8 @@ def explain(
     Args:
         model: returns logits; in eval mode (a model in training mode is refused).
         method: ``"gradient"``, ``"input_x_gradient"``, ``"integrated_gradients"`` (input space) or
-            ``"gradcam"``, ``"la"``, ``"xgradcam"``, ``"gradcam++"``, ``"scorecam"`` (at ``layer``);
+            ``"gradcam"``, ``"la"``, ``"xgradcam"``, ``"gradcam++"``, ``"scorecam"``, ``"groupcam"``
+            (at ``layer``);
             or a sequence of gradient CAMs, which share one engine pass.
         layer: CAM methods only: module name or module; default ``whynot_meta["default_layer"]``,
             else the last ``nn.Conv2d``.
@@ -65,7 +67,8 @@ def explain(
         upsample: CAM methods: bilinear (``align_corners=True``) to the input size, or the layer's.
         return_explanation: return an :class:`Explanation` ``(maps, classes, backward_passes)``.
         **method_kwargs: ``reshape`` (CAMs; e.g. :func:`token_grid` for ViT tokens),
-            ``batch_size`` (ScoreCAM, IG), ``baseline`` and ``steps`` (IG), ``keep_channels``
+            ``batch_size`` (ScoreCAM, Group-CAM, IG), ``groups``, ``theta``, ``masks``,
+            ``normalize`` (Group-CAM), ``baseline`` and ``steps`` (IG), ``keep_channels``
             (input-space methods: ``[B, K, 3, H, W]``).
 
     Returns:
