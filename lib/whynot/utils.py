@@ -82,3 +82,10 @@ def progress(iterable: Iterable, **kwargs: Any):
 
     disable = os.environ.get(PROGRESS_ENV, "1") == "0"
     return tqdm(iterable, disable=disable, **kwargs)
+
+
+def min_max(maps: torch.Tensor) -> torch.Tensor:
+    """Each ``[..., H, W]`` map scaled to [0, 1]; a constant map becomes zeros."""
+    low = maps.amin(dim=(-2, -1), keepdim=True)
+    high = maps.amax(dim=(-2, -1), keepdim=True)
+    return torch.where(high > low, (maps - low) / (high - low).clamp(min=torch.finfo(maps.dtype).tiny), 0.0)

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from whynot.baselines import blend, blur_for
 from whynot.explainers.base import CAMExplainer
 from whynot.targets import CONTRASTS, contrast_scores
+from whynot.utils import min_max
 
 # Group-CAM's blur of the baseline image, at 224 x 224 (scaled to other sizes by blur_for).
 BLUR = (51, 50.0)
@@ -135,10 +136,3 @@ class GroupCAM(CAMExplainer):
     def merge(self, saliency: Tensor) -> Tensor:
         """Eq. 7: ReLU, then min-max per map (a constant map becomes zeros); or as is."""
         return min_max(saliency.relu()) if self.normalize else saliency
-
-
-def min_max(maps: Tensor) -> Tensor:
-    """Each ``[..., H, W]`` map scaled to [0, 1]; a constant map becomes zeros."""
-    low = maps.amin(dim=(-2, -1), keepdim=True)
-    high = maps.amax(dim=(-2, -1), keepdim=True)
-    return torch.where(high > low, (maps - low) / (high - low).clamp(min=torch.finfo(maps.dtype).tiny), 0.0)

@@ -4,11 +4,13 @@
 - :func:`part_mass`: share of positive explanation mass inside a ground-truth part.
 - :func:`pointing_game`: is the map's maximum on the part (with a pixel tolerance)?
 - :func:`deletion`, :func:`insertion`: RISE's causal curves and their areas (Group-CAM Table 1).
+- :func:`model_randomization`: Adebayo et al.'s sanity check (Spearman and SSIM before / after).
 """
 from whynot.metrics.deletion import deletion
 from whynot.metrics.insertion import insertion
+from whynot.metrics.model_randomization import model_randomization
 from whynot.metrics.part_mass import part_mass
 from whynot.metrics.pointing_game import pointing_game
 from whynot.metrics.relative_probability import relative_probability
 
-__all__ = ["deletion", "insertion", "part_mass", "pointing_game", "relative_probability"]
+__all__ = ["deletion", "insertion", "model_randomization", "part_mass", "pointing_game", "relative_probability"]
