@@ -288,6 +288,21 @@ def test_integrated_gradients_completeness_and_path_batching():
 
 
 # --- ScoreCAM and token layers ------------------------------------------------------------------
+def test_scorecam_without_channel_softmax_is_the_authors_probability_weighted_sum():
+    model, images = tiny_cnn(), random_images(batch=2)
+    maps = whynot.explain(model, images, method="scorecam", layer="3", contrast="softmax", upsample=False,
+                          channel_softmax=False)
+    activations = model[:4](images)
+    top = model(images).argmax(dim=1)
+    for b in range(2):
+        expected = torch.zeros(activations.shape[-2:], dtype=torch.float64)
+        for channel in activations[b]:
+            mask = F.interpolate(channel[None, None], size=images.shape[-2:], mode="bilinear", align_corners=True)
+            mask = (mask - mask.min()) / (mask.max() - mask.min() + 1e-8)
+            expected += model(images[b : b + 1] * mask).softmax(dim=1)[0, top[b]] * channel
+        torch.testing.assert_close(maps[b, 0], expected)
+
+
 def test_scorecam_masked_batches_do_not_change_the_result():
     model, images = tiny_cnn(), random_images(batch=3)
     reference = whynot.explain(model, images, method="scorecam", topk=2, contrast=CONTRASTS, batch_size=64)

@@ -21,7 +21,7 @@ def meta_net(name: str) -> nn.Module:
 
 
 def test_table_covers_the_papers_models():
-    assert set(tv.PRETRAINED_MODELS) == {"vgg16_bn", "vit_b_16", *tv.PGD_MODELS}
+    assert set(tv.PRETRAINED_MODELS) == {"vgg16_bn", "vit_b_16", *tv.PGD_MODELS, *tv.GROUPCAM_MODELS}
     assert len(tv.PGD_MODELS) == 9
 
 
@@ -48,6 +48,7 @@ def test_authors_layers_and_input_sizes():
     assert tv.wrap_torchvision("vgg16_bn", meta_net("vgg16_bn")).whynot_meta["default_layer"] == "net.features.40"
     assert isinstance(meta_net("vgg16_bn").features[40], nn.Conv2d)
     assert tv.wrap_torchvision("alexnet", meta_net("alexnet")).whynot_meta["default_layer"] == "net.features.10"
+    assert isinstance(meta_net("vgg19").features[36], nn.MaxPool2d)  # Group-CAM's target_layer
     assert tv.wrap_torchvision("efficientnet_b1", meta_net("efficientnet_b1")).whynot_meta["input_size"] == 240
 
 

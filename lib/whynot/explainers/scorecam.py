@@ -25,7 +25,9 @@ class ScoreCAM(CAMExplainer):
     ``s_t`` is ``p_t`` for softmax and ``v_t^T y`` for logit / weighted / mean / max, with
     ``v_t`` fixed from the unmasked image (:func:`whynot.targets.contrast_scores`). One masked
     forward pass per channel and image, ``batch_size`` masked images at a time, shared by all
-    targets and contrasts. ``relu=True`` gives the classic map.
+    targets and contrasts. ``relu=True`` gives the classic map. ``channel_softmax=False`` weights
+    the channels by the scores themselves, :math:`w^t_k = s_t(x \odot M^k)`, as the ScoreCAM
+    authors' code (and Group-CAM's copy of it) does with ``contrast="softmax"``.
 
     >>> ScoreCAM(model, relu=True, batch_size=64)(images, topk=2).maps.shape
     torch.Size([16, 2, 224, 224])
@@ -41,11 +43,13 @@ class ScoreCAM(CAMExplainer):
         upsample: bool = True,
         reshape: Callable[[Tensor], Tensor] | None = None,
         batch_size: int = 32,
+        channel_softmax: bool = True,
     ):
         super().__init__(model, layer, relu, upsample, reshape)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
         self.batch_size = batch_size
+        self.channel_softmax = channel_softmax
 
     @torch.no_grad()
     def explain_contrasts(self, images, classes, topk, contrasts):
@@ -59,7 +63,8 @@ class ScoreCAM(CAMExplainer):
         outputs = outputs.view(batch, channels, -1)
         maps = {}
         for name in contrasts:
-            weights = contrast_scores(outputs, logits, chosen, name).softmax(dim=1)
+            weights = contrast_scores(outputs, logits, chosen, name)
+            weights = weights.softmax(dim=1) if self.channel_softmax else weights
             maps[name] = torch.einsum("bck,bchw->bkhw", weights, activations)
         return maps, chosen, 0
 

@@ -58,11 +58,16 @@ TORCHVISION_MODELS: dict[str, TorchvisionModel] = {
     "efficientnet_b1": TorchvisionModel("features.8.0"),
     "densenet161": TorchvisionModel("features"),
     "vit_b_16": TorchvisionModel(None),
+    # Group-CAM's models: its deletion / insertion target layer (the last max-pool) and ResNet-50's.
+    "vgg19": TorchvisionModel("features.36"),
+    "resnet50": TorchvisionModel("layer4"),
 }
 PRETRAINED_MODELS: tuple[str, ...] = tuple(TORCHVISION_MODELS)
 # The nine CNNs of the PGD gradient-sign figure of the KTH reproduction.
 PGD_MODELS: tuple[str, ...] = ("resnet18", "alexnet", "googlenet", "mobilenet_v3_small", "mobilenet_v3_large",
                                "mnasnet1_0", "vgg16", "efficientnet_b1", "densenet161")
+# The Group-CAM paper's: VGG19 (deletion / insertion) and ResNet-50 (everything else).
+GROUPCAM_MODELS: tuple[str, ...] = ("vgg19", "resnet50")
 
 
 def _spec(name: str) -> TorchvisionModel:
