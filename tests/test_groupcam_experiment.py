@@ -74,3 +74,41 @@ def test_running_times_are_ratios_to_one_forward():
     times = groupcam.running_times(load_model("synth_vgg"), torch.rand(2, 3, 56, 56), repeats=1)
     assert list(times.index) == list(groupcam.METHODS)
     assert (times.ratio > 0).all() and times.ratio.loc["gradcam"] < times.ratio.loc["scorecam"]
+
+
+def test_verdicts_follow_the_interval_and_the_expected_sign():
+    assert groupcam.verdict(0.1, 0.3, 1) == "holds"
+    assert groupcam.verdict(-0.3, -0.1, 1) == "does not hold"
+    assert groupcam.verdict(-0.3, -0.1, -1) == "holds"
+    assert groupcam.verdict(-0.1, 0.2, 1) == "not resolved"
+    assert groupcam.verdict(math.nan, math.nan, 1) == "not resolved"
+    first = pd.Series([1.0, 2.0, 3.0, 9.0], index=[0, 1, 2, 5])
+    second = pd.Series([0.5, 1.5, 2.5, 0.0], index=[0, 1, 2, 7])  # image 5 and 7 unpaired
+    mean, low, high = groupcam.paired_difference(first, second)
+    assert mean == pytest.approx(0.5) and low == pytest.approx(0.5) and high == pytest.approx(0.5)
+
+
+def test_class_discrimination_rows_and_the_uniform_chance_level():
+    from whynot.data.synthetic import PART_NAMES, load_synthbirds
+    from whynot.models.zoo import load_model
+
+    birds = load_synthbirds("test", n=54)
+    table = groupcam.class_discrimination(load_model("synth_vgg"), birds.images, birds.part_masks)
+    assert set(table.method) == {"GradCAM (logit)", "Group-CAM (softmax)", "Group-CAM (weighted)",
+                                 "uniform map (chance)"}
+    chance = table[(table.method == "uniform map (chance)") & (table["rank"] == 1)]
+    for row in chance.itertuples():
+        share = birds.part_masks[row.image, PART_NAMES.index(row.part)].float().mean().item()
+        assert row.part_mass == pytest.approx(share)
+    assert table.part_mass.between(0, 1).all()
+
+
+def test_explorer_views_cover_every_combination():
+    from whynot.data.synthetic import load_synthbirds
+    from whynot.models.zoo import load_model
+
+    images = load_synthbirds("test", n=2).images
+    views, controls = groupcam.explorer_views(load_model("synth_vgg"), images, groups=[1, 32])
+    assert len(views) == 2 * 4 * 2 and controls["groups"] == ["G = 1", "G = 32"]
+    assert (views[("bird 0", "Grad-CAM", "G = 1")] == views[("bird 0", "Grad-CAM", "G = 32")]).all()
+    assert not (views[("bird 0", "Group-CAM", "G = 1")] == views[("bird 0", "Group-CAM", "G = 32")]).all()
