@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import whynot
 from whynot.models.common import IMAGENET_MEAN, IMAGENET_STD, NormalizedModel
 from whynot.targets import strongest_other
 from whynot.utils import save_json
-from common import cpu_name
+from common import cpu_name, seconds
 
 CONTRASTS = ("logit", "weighted", "mean", "max")  # the paper's original, weighted, mean, max
 TOPK = 3
@@ -112,12 +111,6 @@ def peer_gradient(model, images) -> Callable[[int], None]:
             Saliency(forward).attribute(images, target=top[:, k].tolist(), abs=False)
 
     return run
-
-
-def seconds(run: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
 
 
 def paired_medians(run: Callable[[], object], forward: Callable[[], object], repeats: int) -> dict[str, float]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import torch
 from whynot.experiments.pgd import perturb
 from whynot.explainers.hooks import model_guard
 from whynot.utils import save_json
-from common import cpu_name
+from common import cpu_name, paired_medians
 
 CONTRASTS = ("logit", "mean", "max", "weighted")  # the paper's original, mean, max, weighted
 OUTPUT = Path(__file__).resolve().parents[1] / "_build" / "bench" / "pgd.json"
@@ -90,24 +89,6 @@ def floor_pass(model, images: torch.Tensor) -> Callable[[], None]:
             torch.autograd.grad(model(x), x, grad_outputs=cotangent)
 
     return run
-
-
-def seconds(run: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
-
-
-def paired_medians(run: Callable[[], object], floor: Callable[[], object], units_per_pass: int,
-                   units: int, repeats: int) -> dict[str, float]:
-    """Median ms per unit of ``run`` and its ratio to the floor per unit, the floor timed right
-    before and right after each run (the sandwich cancels most of the drift in a shared machine's
-    load); the ratio is the median of the per-run ratios."""
-    triples = [(seconds(floor), seconds(run), seconds(floor)) for _ in range(repeats)]
-    pairs = [((before + after) / 2 / units_per_pass, run_s / units) for before, run_s, after in triples]
-    return {"floor_ms": 1e3 * statistics.median(f for f, _ in pairs),
-            "run_ms": 1e3 * statistics.median(r for _, r in pairs),
-            "ratio": statistics.median(r / f for f, r in pairs)}
 
 
 def main() -> None:

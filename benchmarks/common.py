@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import platform
+import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -14,3 +17,22 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def seconds(run: Callable[[], object]) -> float:
+    """Wall-clock seconds of one call of ``run``."""
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def paired_medians(run: Callable[[], object], floor: Callable[[], object], floor_units: int,
+                   units: int, repeats: int) -> dict[str, float]:
+    """Median ms per unit of ``run`` and its ratio to the floor per unit, the floor timed right
+    before and right after each run (the sandwich cancels most of the drift in a shared machine's
+    load); the ratio is the median of the per-run ratios."""
+    triples = [(seconds(floor), seconds(run), seconds(floor)) for _ in range(repeats)]
+    pairs = [((before + after) / 2 / floor_units, run_s / units) for before, run_s, after in triples]
+    return {"floor_ms": 1e3 * statistics.median(f for f, _ in pairs),
+            "run_ms": 1e3 * statistics.median(r for _, r in pairs),
+            "ratio": statistics.median(r / f for f, r in pairs)}
