@@ -140,3 +140,24 @@ def test_input_space_methods_match_captum(method):
                     images, baselines=0.0, target=target, n_steps=steps, method="gausslegendre"
                 )
             torch.testing.assert_close(ours[name][:, k], theirs.detach(), atol=1e-6, rtol=1e-4, msg=f"{name} {k}")
+
+
+def test_scorecam_masks_towards_zero_in_the_models_normalised_space():
+    """A model that normalises inside, given pixel images, against pytorch-grad-cam given the
+    normalised images: their masks multiply normalised inputs, so masked pixels become the mean."""
+    from whynot.models.common import NormalizedModel
+
+    net, images = model_and_images()
+    mean, std = (0.4, 0.5, 0.6), (0.2, 0.3, 0.25)
+    model = NormalizedModel(net, mean, std, {"name": "tiny"}).eval()
+    normalised = model.normalize(images)
+    logits = model(images).detach()
+    classes = logits.argmax(1)
+    ours = whynot.explain(model, images, method="scorecam", layer=f"net.{RELU_LAYER}", classes=classes.tolist(),
+                          contrast="logit", upsample=False)
+    targets = peer_targets(logits, classes, "logit")
+    with PEERS["scorecam"](net, target_layers=[net[RELU_LAYER]]) as cam:
+        cam(input_tensor=normalised, targets=targets)
+        activations = cam.activations_and_grads.activations[0].numpy()
+        theirs = cam.get_cam_image(normalised, net[RELU_LAYER], targets, activations, None)
+    torch.testing.assert_close(ours[:, 0], torch.from_numpy(np.asarray(theirs, dtype=np.float32)), atol=1e-5, rtol=1e-4)

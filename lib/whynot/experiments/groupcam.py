@@ -427,13 +427,14 @@ def verdicts(table: pd.DataFrame, sanity: pd.DataFrame | None = None,
         rows.append(dict(claim=claim, paper=paper, difference=scale * mean, low=scale * low, high=scale * high,
                          images=len(first.index.intersection(second.index)), verdict=verdict(low, high, sign)))
     if sanity is not None:
-        top = sanity[(sanity["mode"] == "cascading") & (sanity.depth == sanity.depth.max()) &
-                     (sanity.method == "groupcam")].spearman.to_numpy()
         from whynot.stats import bootstrap_ci
 
+        top = sanity[(sanity["mode"] == "cascading") & (sanity.depth == sanity.depth.max()) &
+                     (sanity.method == "groupcam")].spearman.dropna().to_numpy()  # NaN: a constant map
         low, high = bootstrap_ci(top, seed=seed)
+        mean = float(top.mean()) if len(top) else float("nan")
         rows.append(dict(claim="Group-CAM maps change when the whole model is randomised (Fig. 6): "
-                               "rank correlation below 0.5", paper="yes", difference=float(top.mean()) - 0.5,
+                               "rank correlation below 0.5", paper="yes", difference=mean - 0.5,
                          low=low - 0.5, high=high - 0.5, images=len(top), verdict=verdict(low - 0.5, high - 0.5, -1)))
     if discrimination is not None and len(discrimination):
         by = discrimination.set_index(["image", "rank", "method"]).part_mass.unstack("method")

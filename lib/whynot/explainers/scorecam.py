@@ -18,7 +18,8 @@ class ScoreCAM(CAMExplainer):
     r"""ScoreCAM (Wang et al., 2020) with pytorch-grad-cam's formulas; no gradients at all.
 
     Each channel ``A^k``, upsampled to the input size and min-max normalised to ``M^k`` in
-    [0, 1], masks the image; the contrast's score of the masked image gives the channel weight:
+    [0, 1], masks the image (towards the model's mean colour: zero in its normalised space, see
+    :func:`masking_baseline`); the contrast's score of the masked image gives the channel weight:
 
     .. math:: w^t = \mathrm{softmax}_k\big(s_t(x \odot M^k)\big), \qquad \phi^t = \sum_k w^t_k A^k
 
@@ -59,7 +60,10 @@ class ScoreCAM(CAMExplainer):
         activations = self.grid(capture.activation, leading=1)
         batch, channels = activations.shape[:2]
         pairs = torch.arange(batch * channels, device=images.device)
-        outputs = torch.cat([self.model(self.masked(images, activations, chunk)) for chunk in pairs.split(self.batch_size)])
+        baseline = masking_baseline(self.model, images)
+        outputs = torch.cat(
+            [self.model(self.masked(images, activations, chunk, baseline)) for chunk in pairs.split(self.batch_size)]
+        )
         outputs = outputs.view(batch, channels, -1)
         maps = {}
         for name in contrasts:
@@ -69,12 +73,23 @@ class ScoreCAM(CAMExplainer):
         return maps, chosen, 0
 
     @staticmethod
-    def masked(images: Tensor, activations: Tensor, pairs: Tensor) -> Tensor:
-        """Images masked by their normalised upsampled channels, for flat (image, channel) ``pairs``."""
+    def masked(images: Tensor, activations: Tensor, pairs: Tensor, baseline: Tensor) -> Tensor:
+        """Images masked by their normalised upsampled channels, for flat (image, channel) ``pairs``:
+        ``baseline + (x - baseline) * M`` (``x * M`` in the model's normalised space)."""
         image, channel = pairs.div(activations.shape[1], rounding_mode="floor"), pairs % activations.shape[1]
         masks = F.interpolate(
             activations[image, channel][:, None], size=images.shape[-2:], mode="bilinear", align_corners=ALIGN_CORNERS
         )
         low = masks.amin(dim=(-2, -1), keepdim=True)
         high = masks.amax(dim=(-2, -1), keepdim=True)
-        return images[image] * (masks - low) / (high - low + EPSILON)
+        return torch.lerp(baseline, images[image], (masks - low) / (high - low + EPSILON))
+
+
+def masking_baseline(model: nn.Module, images: Tensor) -> Tensor:
+    """What a masked-out pixel becomes: zero in the model's normalised space, so its mean colour
+    (``whynot_meta["mean"]``) in pixel space, as when pytorch-grad-cam or the authors multiply a
+    normalised input by a mask; black for a model without that metadata."""
+    mean = getattr(model, "whynot_meta", {}).get("mean")
+    if mean is None:
+        return torch.zeros_like(images[:1])
+    return torch.as_tensor(mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
