@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from whynot.explainers.abscam import AbsCAM, AbsCAMInit
 from whynot.explainers.base import CAMExplainer, Explainer, Explanation, InputExplainer, explain_together
 from whynot.explainers.gradcam import GradCAM
 from whynot.explainers.gradcam_pp import GradCAMPlusPlus
@@ -31,7 +32,7 @@ METHODS: dict[str, type[Explainer]] = {
     cls.name: cls
     for cls in (
         Gradient, InputXGradient, IntegratedGradients,
-        GradCAM, LinearApproximation, XGradCAM, GradCAMPlusPlus, ScoreCAM, GroupCAM,
+        GradCAM, LinearApproximation, XGradCAM, GradCAMPlusPlus, ScoreCAM, GroupCAM, AbsCAMInit, AbsCAM,
     )
 }
 
@@ -54,8 +55,8 @@ def explain(
     Args:
         model: returns logits; in eval mode (a model in training mode is refused).
         method: ``"gradient"``, ``"input_x_gradient"``, ``"integrated_gradients"`` (input space) or
-            ``"gradcam"``, ``"la"``, ``"xgradcam"``, ``"gradcam++"``, ``"scorecam"``, ``"groupcam"``
-            (at ``layer``);
+            ``"gradcam"``, ``"la"``, ``"xgradcam"``, ``"gradcam++"``, ``"scorecam"``, ``"groupcam"``,
+            ``"abscam_init"``, ``"abscam"`` (at ``layer``);
             or a sequence of gradient CAMs, which share one engine pass.
         layer: CAM methods only: module name or module; default ``whynot_meta["default_layer"]``,
             else the last ``nn.Conv2d``.
@@ -68,7 +69,7 @@ def explain(
         return_explanation: return an :class:`Explanation` ``(maps, classes, backward_passes)``.
         **method_kwargs: ``reshape`` (CAMs; e.g. :func:`token_grid` for ViT tokens),
             ``batch_size`` (ScoreCAM, Group-CAM, IG), ``groups``, ``theta``, ``masks``,
-            ``normalize`` (Group-CAM), ``baseline`` and ``steps`` (IG), ``keep_channels``
+            ``normalize`` (Group-CAM), ``reading`` (Abs-CAM), ``baseline`` and ``steps`` (IG), ``keep_channels``
             (input-space methods: ``[B, K, 3, H, W]``).
 
     Returns:
