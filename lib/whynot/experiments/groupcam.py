@@ -26,7 +26,7 @@ from whynot.experiments.runner import Experiment
 from whynot.metrics import deletion, insertion
 from whynot.stats import normal_halfwidth
 
-VERSION = 1
+VERSION = 2  # 2: ScoreCAM masks towards the mean colour
 METHODS = ("gradcam", "gradcam++", "scorecam", "groupcam")
 # Each method in the form the Group-CAM authors compared (their cam/ folder): ReLU'd maps of the
 # predicted class; GradCAM and GradCAM++ from the logit's gradient; ScoreCAM and Group-CAM weight

@@ -34,6 +34,9 @@ from whynot import utils
 # name -> "module:attr" of a factory ``factory(profile: str) -> Experiment``, imported on demand.
 EXPERIMENTS: dict[str, str] = {
     "pgd": "whynot.experiments.pgd:experiment",
+    "blurring": "whynot.experiments.blurring:experiment",
+    "localization": "whynot.experiments.localization:experiment",
+    "groupcam": "whynot.experiments.groupcam:experiment",
 }
 
 _DIGEST = hashlib.sha256().digest_size
