@@ -54,6 +54,7 @@ from torch import Tensor, nn
 from whynot import baselines as baseline_images
 from whynot.explainers import explain
 from whynot.explainers.engine import check_images, check_logits
+from whynot.experiments.plans import plan_batches
 from whynot.experiments.runner import Experiment
 from whynot.metrics import relative_probability
 from whynot.stats import bootstrap_ci, normal_halfwidth
@@ -290,17 +291,8 @@ def experiment(profile: str = "default", seed: int = 0, models: Sequence[str] | 
     (by index) below the threshold. The choice depends only on the image and the model, so
     batches are independent: the runner resumes and shards them like any other.
     """
-    if profile not in PLANS:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PLANS)}")
-    plan = PLANS[profile]
-    chosen = [(m, d, n if n_images is None else min(n, n_images)) for m, d, n in plan["models"]
-              if models is None or m in models]
-    if not chosen:
-        raise ValueError(f"none of {models} is in the {profile} plan: "
-                         f"{[m for m, _, _ in plan['models']]}")
-    size, below_every = batch_size or plan["batch_size"], plan["below_every"]
-    batches = [{"model": m, "data": d, "start": s, "stop": min(s + size, n)}
-               for m, d, n in chosen for s in range(0, n, size)]
+    chosen, batches = plan_batches(profile, PLANS, models, n_images, batch_size)
+    below_every = PLANS[profile]["below_every"]
     config = {"profile": profile, "seed": seed, "models": chosen, "threshold": THRESHOLD,
               "below_every": below_every, "methods": list(METHODS), "contrasts": list(CONTRASTS),
               "baselines": list(BASELINES), "blur_at_224": list(baseline_images.TABLE1_BLUR),
@@ -405,9 +397,9 @@ def _environment(name: str) -> str:
 
 def weights_fingerprint(name: str) -> str:
     """What identifies the weights in the store's configuration: the sha256 prefix of the CUB
-    checkpoint for ``vgg16_bn_cub``, else :func:`whynot.experiments.pgd.weights_fingerprint`."""
+    checkpoint for ``vgg16_bn_cub``, else :func:`whynot.experiments.plans.weights_fingerprint`."""
     if name != "vgg16_bn_cub":
-        from whynot.experiments.pgd import weights_fingerprint as zoo_fingerprint
+        from whynot.experiments.plans import weights_fingerprint as zoo_fingerprint
 
         return zoo_fingerprint(name)
     digest = hashlib.sha256()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from importlib.resources import files
 
 import pandas as pd
@@ -21,7 +20,8 @@ import torch
 from torch import Tensor, nn
 
 import whynot
-from whynot.experiments.pgd import load_images, weights_fingerprint
+from whynot.experiments.pgd import load_images
+from whynot.experiments.plans import data_config, model_on, plan_batches
 from whynot.experiments.runner import Experiment
 from whynot.metrics import deletion, insertion
 from whynot.stats import normal_halfwidth
@@ -110,29 +110,11 @@ def layer_channels(model: nn.Module) -> int:
 def experiment(profile: str = "default", seed: int = 0, models: Sequence[str] | None = None,
                n_images: int | None = None, batch_size: int | None = None) -> Experiment:
     """The chapter-06 experiment of ``profile`` (:data:`PLANS`); rows: one per (image, setting)."""
-    if profile not in PLANS:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PLANS)}")
+    chosen, batches = plan_batches(profile, PLANS, models, n_images, batch_size)
     plan = PLANS[profile]
-    chosen = [(m, d, n if n_images is None else min(n, n_images)) for m, d, n in plan["models"]
-              if models is None or m in models]
-    if not chosen:
-        raise ValueError(f"none of {models} is in the {profile} plan: {[m for m, _, _ in plan['models']]}")
-    size = batch_size or plan["batch_size"]
-    batches = [{"model": m, "data": d, "start": s, "stop": min(s + size, n)}
-               for m, d, n in chosen for s in range(0, n, size)]
     config = {"profile": profile, "seed": seed, "models": chosen, "methods": METHOD_SETTINGS,
               "ablation_images": plan["ablation_images"], "groups": list(plan["groups"]),
-              "thetas": list(plan["thetas"]), "weights": {m: weights_fingerprint(m) for m, _, _ in chosen}}
-    if any(d == "synthbirds" for _, d, _ in chosen):
-        from whynot.data.synthetic import VERSION as SYNTHBIRDS_VERSION
-
-        config["synthbirds_version"] = SYNTHBIRDS_VERSION
-
-    @lru_cache(maxsize=1)
-    def model_on(name: str, device: str) -> nn.Module:
-        from whynot.models.zoo import load_model
-
-        return load_model(name, device)
+              "thetas": list(plan["thetas"]), **data_config(chosen)}
 
     def run_batch(batch: Mapping, device: torch.device) -> pd.DataFrame:
         model = model_on(batch["model"], str(device))

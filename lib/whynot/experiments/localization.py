@@ -41,7 +41,8 @@ from torch import Tensor, nn
 
 import whynot
 from whynot.data.synthetic import CLASS_NAMES, PART_NAMES, SynthBirds, confusable_pairs
-from whynot.experiments.pgd import LABELS, weights_fingerprint
+from whynot.experiments.pgd import LABELS
+from whynot.experiments.plans import model_on, weights_fingerprint
 from whynot.experiments.runner import Experiment
 from whynot.metrics import part_mass, pointing_game
 from whynot.metrics.pointing_game import TOLERANCE_AT_224
@@ -203,12 +204,6 @@ def experiment(profile: str = "default", seed: int = 0, models: Sequence[str] | 
               "contrasts": list(CONTRASTS), "tolerance_at_224": TOLERANCE_AT_224,
               "weights": {m: weights_fingerprint(m) for m, _ in chosen},
               "synthbirds_version": SYNTHBIRDS_VERSION}
-
-    @lru_cache(maxsize=1)
-    def model_on(name: str, device: str) -> nn.Module:
-        from whynot.models.zoo import load_model
-
-        return load_model(name, device)
 
     def run_batch(batch: Mapping, device: torch.device) -> pd.DataFrame:
         from whynot.data.synthetic import load_synthbirds

