@@ -2,7 +2,8 @@
 
 The chapter-06 experiment runs through the resumable runner: every image of the plan is
 explained by GradCAM, GradCAM++, ScoreCAM and Group-CAM (the paper's Table 1), and the first
-``ablation_images`` also by Group-CAM for every G of Table 2 and every theta of Fig. 5; each map
+``ablation`` images of the models it names also by Group-CAM for every G of Table 2 and every
+theta of Fig. 5; each map
 is scored by deletion and insertion (:mod:`whynot.metrics`). One row per (image, setting).
 
 >>> table = runner.table(runner.run(experiment("default")))          # doctest: +SKIP
@@ -42,11 +43,12 @@ DEFAULT_GROUPS, DEFAULT_THETA = 32, 70.0
 GROUPS = (1, 4, 8, 16, 32, 64, 128, 256)  # Table 2; values above the layer's channels are skipped
 THETAS = (0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0)  # Fig. 5
 PLANS: dict[str, dict] = {
-    "smoke": {"models": [("synth_vgg", "synthbirds", 2)], "batch_size": 2, "ablation_images": 2,
+    "smoke": {"models": [("synth_vgg", "synthbirds", 2)], "batch_size": 2, "ablation": {"synth_vgg": 2},
               "groups": (1,), "thetas": (0.0,)},
-    "default": {"models": [("synth_vgg", "synthbirds", 81)], "batch_size": 27, "ablation_images": 27,
+    "default": {"models": [("synth_vgg", "synthbirds", 81), ("efficientnet_lite0", "photos", 2)],
+                "batch_size": 27, "ablation": {"synth_vgg": 27},
                 "groups": (1, 4, 8, 16, 32, 64), "thetas": (0.0, 30.0, 50.0, 70.0, 80.0, 90.0)},
-    "full": {"models": [("vgg19", "imagenet", 10000)], "batch_size": 16, "ablation_images": 5000,
+    "full": {"models": [("vgg19", "imagenet", 10000)], "batch_size": 16, "ablation": {"vgg19": 5000},
              "groups": GROUPS, "thetas": THETAS},
 }
 
@@ -113,7 +115,7 @@ def experiment(profile: str = "default", seed: int = 0, models: Sequence[str] | 
     chosen, batches = plan_batches(profile, PLANS, models, n_images, batch_size)
     plan = PLANS[profile]
     config = {"profile": profile, "seed": seed, "models": chosen, "methods": METHOD_SETTINGS,
-              "ablation_images": plan["ablation_images"], "groups": list(plan["groups"]),
+              "ablation": plan["ablation"], "groups": list(plan["groups"]),
               "thetas": list(plan["thetas"]), **data_config(chosen)}
 
     def run_batch(batch: Mapping, device: torch.device) -> pd.DataFrame:
@@ -125,8 +127,9 @@ def experiment(profile: str = "default", seed: int = 0, models: Sequence[str] | 
         channels = layer_channels(model)
         tables = []
         for ablation in (False, True):
-            # Ablation settings only for the images before ablation_images (a prefix of the batch).
-            count = max(0, min(batch["stop"], plan["ablation_images"]) - batch["start"]) if ablation else len(images)
+            # Ablations only for the first plan["ablation"][model] images (a prefix of the batch).
+            ablated = plan["ablation"].get(batch["model"], 0)
+            count = max(0, min(batch["stop"], ablated) - batch["start"]) if ablation else len(images)
             for setting in (settings(plan, channels)[len(METHODS):] if ablation else settings(plan, ablation=False)):
                 if count == 0:
                     break
@@ -206,19 +209,23 @@ def running_times(model: nn.Module, images: Tensor, repeats: int = 3) -> pd.Data
 
 
 # --- class discrimination with ground-truth parts (SynthBirds) ----------------------------------
+CHANCE = "uniform map (chance)"
+
+
 def class_discrimination(model: nn.Module, images: Tensor, part_masks: Tensor,
                          contrasts: Sequence[str] = ("softmax", "weighted"), threshold: float = 0.1,
                          batch_size: int = 64) -> pd.DataFrame:
     """Group-CAM for the top two classes of every image whose top two SynthBirds classes differ in
     one part (and p2 > ``threshold``): the share of each map's mass on that part
-    (:func:`whynot.metrics.part_mass`), per contrast. ``"softmax"`` is the paper's Group-CAM
+    (:func:`whynot.metrics.part_mass`) and whether its maximum is on the part
+    (:func:`whynot.metrics.pointing_game`, 15 pixels at 224 scaled), per contrast. ``"softmax"`` is the paper's Group-CAM
     (masks from the logit's gradient, softmax score); ``"weighted"`` is the contrastive one (masks
     from the weighted contrast's gradient, weighted-contrast score). Plus GradCAM's logit map as
     the non-contrastive reference, and a uniform map, which scores the part's share of the image
-    (chance). One row per (image, rank, method)."""
+    (chance; it has no maximum, so its ``hit`` is NaN). One row per (image, rank, method)."""
     from whynot.data.synthetic import PART_NAMES
-    from whynot.experiments.localization import differing_part
-    from whynot.metrics import part_mass
+    from whynot.experiments.localization import differing_part, pixel_tolerance
+    from whynot.metrics import part_mass, pointing_game
 
     with torch.no_grad():
         probabilities = model(images).softmax(dim=1)
@@ -226,7 +233,7 @@ def class_discrimination(model: nn.Module, images: Tensor, part_masks: Tensor,
     parts = [differing_part(int(a), int(b)) for a, b in top.indices.tolist()]
     keep = [i for i, part in enumerate(parts) if part is not None and top.values[i, 1] > threshold]
     if not keep:
-        return pd.DataFrame(columns=["image", "rank", "part", "method", "part_mass"])
+        return pd.DataFrame(columns=["image", "rank", "part", "method", "part_mass", "hit"])
     chosen = images[keep]
     classes = top.indices[keep]
     masks = torch.stack([part_masks[i, PART_NAMES.index(parts[i])] for i in keep])[:, None]
@@ -236,14 +243,17 @@ def class_discrimination(model: nn.Module, images: Tensor, part_masks: Tensor,
         maps[f"Group-CAM ({contrast})"] = whynot.explain(
             model, chosen, method="groupcam", classes=classes, contrast=contrast, masks=masks_from,
             relu=True, batch_size=batch_size)
-    maps["uniform map (chance)"] = torch.ones_like(maps["GradCAM (logit)"])  # scores the part's share
+    maps[CHANCE] = torch.ones_like(maps["GradCAM (logit)"])  # scores the part's share
+    tolerance = pixel_tolerance(images.shape[-1])
     rows = []
     for name, value in maps.items():
         mass = part_mass(value, masks)  # [n, 2]
+        hit = pointing_game(value, masks, tolerance)
         for row, image in enumerate(keep):
             for rank in (1, 2):
+                pointed = float("nan") if name == CHANCE else float(hit[row, rank - 1])
                 rows.append(dict(image=image, rank=rank, part=parts[image], method=name,
-                                 part_mass=float(mass[row, rank - 1])))
+                                 part_mass=float(mass[row, rank - 1]), hit=pointed))
     return pd.DataFrame(rows)
 
 
@@ -445,3 +455,28 @@ def explorer_views(model: nn.Module, images: Tensor, groups: Sequence[int]) -> t
             for label in labels:
                 views[(name, label, f"G = {g}")] = overlay_array(images[index], by_method[label][index, 0])
     return views, {"image": names, "method": labels, "groups": [f"G = {g}" for g in groups]}
+
+
+def plot_contrastive(model: nn.Module, images: Tensor, part_masks: Tensor, count: int = 2,
+                     threshold: float = 0.1):
+    """Group-CAM as the paper runs it (softmax) and contrastive (weighted), for the top two classes
+    of the first ``count`` images whose top two SynthBirds classes differ in one part, beside the
+    part's mask (drawn as a map)."""
+    from whynot.data.synthetic import CLASS_NAMES, PART_NAMES
+    from whynot.experiments.localization import differing_part
+    from whynot.viz import explanation_grid
+
+    with torch.no_grad():
+        top = model(images).softmax(dim=1).topk(2, dim=1)
+    parts = [differing_part(int(a), int(b)) for a, b in top.indices.tolist()]
+    keep = [i for i, part in enumerate(parts) if part is not None and top.values[i, 1] > threshold][:count]
+    if not keep:
+        raise ValueError("no image has top two classes that differ in one part with p2 > threshold; pass more images.")
+    chosen, classes = images[keep], top.indices[keep]
+    masks = torch.stack([part_masks[i, PART_NAMES.index(parts[i])] for i in keep]).float()
+    maps = {f"differing part ({', '.join(parts[i] for i in keep)})": masks[:, None].expand(-1, 2, -1, -1)}
+    for contrast, masks_from in (("softmax", "logit"), ("weighted", "contrast")):
+        maps[f"Group-CAM ({contrast})"] = whynot.explain(
+            model, chosen, method="groupcam", classes=classes, contrast=contrast, masks=masks_from, relu=True)
+    return explanation_grid(chosen, maps, class_names=CLASS_NAMES, classes=classes)
+
