@@ -14,7 +14,8 @@ import whynot
 from test_explainers import random_images, single_thread, tiny_cnn  # noqa: F401
 from whynot.baselines import blur_for
 from whynot.experiments import heatmaps
-from whynot.experiments.heatmaps import Draw, closest_pair, draw, pearson
+from whynot.experiments.heatmaps import Draw, closest_pair, draw
+from whynot.metrics.model_randomization import pearson
 
 P = torch.tensor([
     [0.90, 0.05, 0.05],

@@ -34,6 +34,7 @@ import whynot
 from whynot.baselines import TABLE1_BLUR, blend, blur_for
 from whynot.experiments.localization import METHOD_LABELS, differing_part
 from whynot.experiments.pgd import LABELS
+from whynot.metrics.model_randomization import pearson
 from whynot.viz import explanation_grid, overlay, overlay_array
 
 THRESHOLD = 0.1  # the paper's p_k > 0.1
@@ -242,14 +243,6 @@ def figure5(model: nn.Module, images: Tensor, class_names: Sequence[str], method
                                contrast=FIGURE5_CONTRASTS, return_explanation=True)
     maps = {LABELS[c]: explained.maps[c] for c in FIGURE5_CONTRASTS}
     return explanation_grid(images, maps, class_names, explained.classes, panel_size=1.5)
-
-
-def pearson(a: Tensor, b: Tensor) -> Tensor:
-    r"""Pearson correlation over the last two dims: ``sum(a' b') / sqrt(sum a'^2 sum b'^2)``,
-    ``a' = a - mean(a)``; NaN for a constant map."""
-    a = a.flatten(-2) - a.flatten(-2).mean(dim=-1, keepdim=True)
-    b = b.flatten(-2) - b.flatten(-2).mean(dim=-1, keepdim=True)
-    return (a * b).sum(dim=-1) / ((a * a).sum(dim=-1) * (b * b).sum(dim=-1)).sqrt()
 
 
 def contrast_identities(model: nn.Module, images: Tensor, method: str = "gradcam",

@@ -54,7 +54,15 @@ def randomized_models(model: nn.Module, mode: str = "cascading", seed: int = 0) 
 
 def spearman(first: Tensor, second: Tensor) -> Tensor:
     """Spearman rank correlation of each pair of maps ``[..., H, W]`` (average ranks for ties)."""
-    return _pearson(_ranks(first.flatten(-2)), _ranks(second.flatten(-2)))
+    return pearson(_ranks(first.flatten(-2)).view_as(first), _ranks(second.flatten(-2)).view_as(second))
+
+
+def pearson(a: Tensor, b: Tensor) -> Tensor:
+    r"""Pearson correlation over the last two dims: ``sum(a' b') / sqrt(sum a'^2 sum b'^2)``,
+    ``a' = a - mean(a)``; NaN for a constant map."""
+    a = a.flatten(-2) - a.flatten(-2).mean(dim=-1, keepdim=True)
+    b = b.flatten(-2) - b.flatten(-2).mean(dim=-1, keepdim=True)
+    return (a * b).sum(dim=-1) / ((a * a).sum(dim=-1) * (b * b).sum(dim=-1)).sqrt()
 
 
 def ssim(first: Tensor, second: Tensor) -> Tensor:
@@ -124,9 +132,3 @@ def _ranks(values: Tensor) -> Tensor:
     length = torch.zeros_like(positions).scatter_add_(-1, run, torch.ones_like(positions))
     average = (total / length.clamp(min=1)).gather(-1, run)
     return torch.empty_like(average).scatter_(-1, order, average)
-
-
-def _pearson(a: Tensor, b: Tensor) -> Tensor:
-    a = a - a.mean(dim=-1, keepdim=True)
-    b = b - b.mean(dim=-1, keepdim=True)
-    return (a * b).sum(dim=-1) / (a.norm(dim=-1) * b.norm(dim=-1))
