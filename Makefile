@@ -27,7 +27,7 @@ help:
 	@echo "make book    install, execute the notebooks (default profile) into book/executed/, build _build/html"
 	@echo "make test    install, unit tests, smoke run of every notebook, nbval goldens, book build, browser check"
 	@echo "make golden  re-execute the smoke profile into tests/golden/ (after changing a notebook)"
-	@echo "make bench   run the benchmarks in benchmarks/ (engine, gradient-sign perturbation, blurring, Group-CAM)"
+	@echo "make bench   run the benchmarks in benchmarks/ (engine, gradient-sign perturbation, blurring, Group-CAM, Abs-CAM, ViT)"
 	@echo "make vendor  re-download the widget JavaScript into book/_vendor/ (npm)"
 	@echo "make clean   remove _build/"
 
@@ -82,6 +82,8 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_pgd.py
 	$(PY) benchmarks/bench_blurring.py
 	$(PY) benchmarks/bench_groupcam.py
+	$(PY) benchmarks/bench_abscam.py
+	$(PY) benchmarks/bench_vit.py
 
 # --- vendored widget JavaScript (book/_vendor/README.md) ----------------------------------------
 vendor:

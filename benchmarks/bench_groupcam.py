@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from whynot.explainers.hooks import capture_layer, model_guard, resolve_layer
 from whynot.metrics import deletion, insertion
 from whynot.metrics.removal_curves import default_substrate
 from whynot.utils import save_json
-from common import cpu_name, paired_medians
+from common import add_run_options, batch_sizes, paired_medians, start_run
 
 OUTPUT = Path(__file__).resolve().parents[1] / "_build" / "bench" / "groupcam.json"
 GROUPCAM_GOAL, CURVES_GOAL = 1.2, 1.1
@@ -47,15 +46,19 @@ def load(name: str, batch: int) -> tuple[torch.nn.Module, torch.Tensor]:
     return model, torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
 
 
-def groupcam_floor(model, images: torch.Tensor) -> Callable[[], None]:
-    """Forward with gradients + backward to the layer, then G + 1 batched no-grad forwards."""
-    name, layer = resolve_layer(model, None)
-    copies = images.repeat(GROUPS + 1, 1, 1, 1)
+def layer_floor(model, images: torch.Tensor, forwards: int, layer: str | None = None,
+                backward: bool = True) -> Callable[[], None]:
+    """Forward with gradients and backward to the layer (if ``backward``), then ``forwards``
+    no-grad forwards of copies of the batch, ``CHUNK`` images at a time. Group-CAM's floor is
+    ``forwards = G + 1``."""
+    name, module = resolve_layer(model, layer)
+    copies = images.repeat(forwards, 1, 1, 1)
 
     def run() -> None:
-        with model_guard(model), torch.enable_grad(), capture_layer(layer, name) as capture:
-            logits = model(images)
-            torch.autograd.grad(logits[:, 0].sum(), capture.activation)
+        if backward:
+            with model_guard(model), torch.enable_grad(), capture_layer(module, name) as capture:
+                logits = model(images)
+                torch.autograd.grad(logits[:, 0].sum(), capture.activation)
         with torch.no_grad():
             for chunk in copies.split(CHUNK):
                 model(chunk)
@@ -109,15 +112,11 @@ def main() -> None:
     parser.add_argument("--batch", default="synth_vgg=32,efficientnet_lite0=2")
     parser.add_argument("--curves-models", default="synth_vgg",
                         help="models for the deletion / insertion rows (224-pixel curves take minutes on a CPU)")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--out", type=Path, default=OUTPUT)
+    add_run_options(parser, OUTPUT)
     args = parser.parse_args()
 
-    torch.set_num_threads(args.threads)
-    batches = {name: int(count) for name, count in (item.split("=") for item in args.batch.split(","))}
-    setup = {"torch": torch.__version__, "threads": args.threads, "cpu": cpu_name(), "repeats": args.repeats,
-             "groups": GROUPS, "chunk": CHUNK, "statistic": "medians over repeats after one warm-up; "
+    batches = batch_sizes(args.batch)
+    setup = {**start_run(args), "groups": GROUPS, "chunk": CHUNK, "statistic": "medians over repeats after one warm-up; "
              "ratios are medians of per-run ratios to the floor timed right before and after"}
     print(f"Group-CAM (G = {GROUPS}, theta = 70) and deletion + insertion (1 % steps), {args.threads} "
           f"threads, torch {torch.__version__}, {setup['cpu']}; ms per image\n")
@@ -133,7 +132,7 @@ def main() -> None:
     for name in args.models.split(","):
         model, images = load(name, batches.get(name, 8))
         batch = len(images)
-        floor = groupcam_floor(model, images)
+        floor = layer_floor(model, images, GROUPS + 1)
 
         def ours() -> None:
             whynot.explain(model, images, method="groupcam", groups=GROUPS, contrast="softmax", relu=True,

@@ -36,3 +36,25 @@ def paired_medians(run: Callable[[], object], floor: Callable[[], object], floor
     return {"floor_ms": 1e3 * statistics.median(f for f, _ in pairs),
             "run_ms": 1e3 * statistics.median(r for _, r in pairs),
             "ratio": statistics.median(r / f for f, r in pairs)}
+
+
+def add_run_options(parser, out: Path, repeats: int = 3) -> None:
+    """``--repeats``, ``--threads`` (default: the CPUs this process may use) and ``--out``."""
+    import os
+
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--out", type=Path, default=out)
+
+
+def start_run(args) -> dict:
+    """Set torch's thread count from ``args``; the setup every result file records."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    return {"torch": torch.__version__, "threads": args.threads, "cpu": cpu_name(), "repeats": args.repeats}
+
+
+def batch_sizes(text: str) -> dict[str, int]:
+    """``"synth_vit=32,vit_b_16=2"`` -> ``{"synth_vit": 32, "vit_b_16": 2}``."""
+    return {name: int(count) for name, count in (item.split("=") for item in text.split(","))}

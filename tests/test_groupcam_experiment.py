@@ -55,10 +55,12 @@ def test_runner_rows_equal_direct_scores(tmp_path):
     pd.testing.assert_frame_equal(again, table)
 
 
-def test_full_plan_is_vgg19_on_imagenet_and_compares_with_the_paper():
+def test_full_plan_is_vgg19_and_resnet50_on_imagenet_and_compares_with_the_paper():
     experiment = groupcam.experiment("full")
-    assert [tuple(m) for m in experiment.config["models"]] == [("vgg19", "imagenet", 10000)]
-    assert len(experiment.batches) == 10000 // 16
+    assert [tuple(m) for m in experiment.config["models"]] == [("vgg19", "imagenet", 10000),
+                                                               ("resnet50", "imagenet", 5000)]
+    assert len(experiment.batches) == 10000 // 16 + 5000 // 16 + 1
+    assert groupcam.PLANS["full"]["ablation"] == {"vgg19": 5000}  # Table 2, Fig. 5: VGG19 only
     reference = groupcam.reference()
     assert reference["table1"]["Group-CAM"]["overall"] == pytest.approx(53.62)
     summary = pd.DataFrame({"insertion": [60.0] * 4, "deletion": [10.0] * 4, "overall": [50.0] * 4},
@@ -82,10 +84,29 @@ def test_verdicts_follow_the_interval_and_the_expected_sign():
     assert groupcam.verdict(-0.3, -0.1, -1) == "holds"
     assert groupcam.verdict(-0.1, 0.2, 1) == "not resolved"
     assert groupcam.verdict(math.nan, math.nan, 1) == "not resolved"
+    # a bound within round-off of 0 never decides: the same verdict on any CPU
+    assert groupcam.verdict(1e-6, 0.3, 1) == groupcam.verdict(-1e-6, 0.3, 1) == "not resolved"
+    assert groupcam.verdict(-0.3, -1e-6, 1) == "not resolved"
+    assert groupcam.verdict(-0.3, -2e-4, 1) == "does not hold"
     first = pd.Series([1.0, 2.0, 3.0, 9.0], index=[0, 1, 2, 5])
     second = pd.Series([0.5, 1.5, 2.5, 0.0], index=[0, 1, 2, 7])  # image 5 and 7 unpaired
     mean, low, high = groupcam.paired_difference(first, second)
     assert mean == pytest.approx(0.5) and low == pytest.approx(0.5) and high == pytest.approx(0.5)
+
+
+def test_across_models_pairs_each_model_s_images_with_group_cam():
+    rows = [dict(model=model, study="methods", image=image, method=method, insertion=value, deletion=0.0)
+            for model, offset in (("a", 0.0), ("b", -0.5))
+            for image in range(3)
+            for method, value in (("groupcam", 0.6 + 0.1 * image), ("gradcam", 0.5 + 0.1 * image),
+                                  ("gradcam++", 0.6 + 0.1 * image), ("scorecam", 0.9 + 0.1 * image + offset))]
+    found = groupcam.across_models(pd.DataFrame(rows)).set_index(["model", "rival"])
+    assert found.loc[("a", "Grad-CAM"), "difference"] == pytest.approx(10.0)
+    assert found.loc[("a", "Grad-CAM"), "verdict"] == "holds"
+    assert found.loc[("a", "Grad-CAM++"), "verdict"] == "not resolved"  # a zero difference
+    assert found.loc[("a", "Score-CAM"), "verdict"] == "does not hold"
+    assert found.loc[("b", "Score-CAM"), "difference"] == pytest.approx(20.0)
+    assert (found.images == 3).all()
 
 
 def test_class_discrimination_rows_and_the_uniform_chance_level():
@@ -110,5 +131,5 @@ def test_explorer_views_cover_every_combination():
     images = load_synthbirds("test", n=2).images
     views, controls = groupcam.explorer_views(load_model("synth_vgg"), images, groups=[1, 32])
     assert len(views) == 2 * 4 * 2 and controls["groups"] == ["G = 1", "G = 32"]
-    assert (views[("bird 0", "Grad-CAM", "G = 1")] == views[("bird 0", "Grad-CAM", "G = 32")]).all()
-    assert not (views[("bird 0", "Group-CAM", "G = 1")] == views[("bird 0", "Group-CAM", "G = 32")]).all()
+    assert (views[("image 0", "Grad-CAM", "G = 1")] == views[("image 0", "Grad-CAM", "G = 32")]).all()
+    assert not (views[("image 0", "Group-CAM", "G = 1")] == views[("image 0", "Group-CAM", "G = 32")]).all()

@@ -74,20 +74,21 @@ def cub_train_transform(size: int = 224) -> v2.Compose:
     ])
 
 
-def _fetch(url: str, destination: Path) -> str:
-    """Stream ``url`` into ``destination``; return the MD5 of the bytes."""
+def fetch(url: str, destination: Path, hint: str = "Download CUB_200_2011.tgz by hand and extract it into "
+          "the data root instead.") -> str:
+    """Stream ``url`` into ``destination``; return the MD5 of the bytes. ``hint`` ends the error
+    message of a failed download (what to do by hand)."""
     digest = hashlib.md5()
     try:
         with urllib.request.urlopen(url) as response, open(destination, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with progress(None, total=total, unit="B", unit_scale=True, desc="CUB_200_2011.tgz") as bar:
+            with progress(None, total=total, unit="B", unit_scale=True, desc=destination.name) as bar:
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)
                     digest.update(chunk)
                     bar.update(len(chunk))
     except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-        raise ConnectionError(f"could not download {url} ({error}). Download CUB_200_2011.tgz by hand and "
-                              "extract it into the data root instead.") from error
+        raise ConnectionError(f"could not download {url} ({error}). {hint}") from error
     return digest.hexdigest()
 
 
@@ -113,7 +114,7 @@ def download_cub(root: str | os.PathLike, url: str = CUB_URL, md5: str = CUB_MD5
     try:
         with tempfile.TemporaryDirectory(dir=root, prefix=".cub-download-") as scratch:
             archive = Path(scratch) / "CUB_200_2011.tgz"
-            actual = _fetch(url, archive)
+            actual = fetch(url, archive)
             if actual != md5:
                 raise ValueError(f"checksum mismatch for {url}: MD5 {actual}, expected {md5}. The download is "
                                  "corrupt or the URL serves another file; nothing was kept. Try again, or pass "

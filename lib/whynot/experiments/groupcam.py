@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.resources import files
 
 import pandas as pd
@@ -42,14 +42,18 @@ METHOD_SETTINGS = {
 DEFAULT_GROUPS, DEFAULT_THETA = 32, 70.0
 GROUPS = (1, 4, 8, 16, 32, 64, 128, 256)  # Table 2; values above the layer's channels are skipped
 THETAS = (0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0)  # Fig. 5
+# The first model is the chapter's main one (the paper's tables, figures and sanity checks); the
+# others repeat Table 1 on other architectures. The paper ran insertion/deletion on VGG19 and
+# "other results" on ResNet-50.
 PLANS: dict[str, dict] = {
-    "smoke": {"models": [("synth_vgg", "synthbirds", 2)], "batch_size": 2, "ablation": {"synth_vgg": 2},
-              "groups": (1,), "thetas": (0.0,)},
-    "default": {"models": [("synth_vgg", "synthbirds", 81), ("efficientnet_lite0", "photos", 2)],
+    "smoke": {"models": [("synth_vgg", "synthbirds", 2), ("synth_resnet", "synthbirds", 2)],
+              "batch_size": 2, "ablation": {"synth_vgg": 2}, "groups": (1,), "thetas": (0.0,)},
+    "default": {"models": [("synth_vgg", "synthbirds", 81), ("synth_resnet", "synthbirds", 81),
+                           ("synth_mobile", "synthbirds", 81), ("efficientnet_lite0", "photos", 2)],
                 "batch_size": 27, "ablation": {"synth_vgg": 27},
                 "groups": (1, 4, 8, 16, 32, 64), "thetas": (0.0, 30.0, 50.0, 70.0, 80.0, 90.0)},
-    "full": {"models": [("vgg19", "imagenet", 10000)], "batch_size": 16, "ablation": {"vgg19": 5000},
-             "groups": GROUPS, "thetas": THETAS},
+    "full": {"models": [("vgg19", "imagenet", 10000), ("resnet50", "imagenet", 5000)], "batch_size": 16,
+             "ablation": {"vgg19": 5000}, "groups": GROUPS, "thetas": THETAS},
 }
 
 
@@ -97,11 +101,11 @@ def score_maps(model: nn.Module, images: Tensor, classes: Tensor, maps: Tensor, 
     }
 
 
-def layer_channels(model: nn.Module) -> int:
-    """Channels of the model's default CAM layer (caps the G of the ablation)."""
+def layer_channels(model: nn.Module, layer: str | None = None) -> int:
+    """Channels of ``layer`` (default: the model's default CAM layer; caps the G of the ablation)."""
     from whynot.explainers.hooks import capture_layer, resolve_layer
 
-    name, layer = resolve_layer(model, None)
+    name, layer = resolve_layer(model, layer)
     size = model.whynot_meta["input_size"]
     device = next(model.parameters()).device
     with torch.no_grad(), capture_layer(layer, name, as_leaf=False) as capture:
@@ -181,9 +185,13 @@ def compare_table1(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-def running_times(model: nn.Module, images: Tensor, repeats: int = 3) -> pd.DataFrame:
+def running_times(model: nn.Module, images: Tensor, repeats: int = 3, methods: Sequence[str] = METHODS,
+                  explain: Callable[[nn.Module, Tensor, Tensor, str], Tensor] | None = None) -> pd.DataFrame:
     """Seconds per image of each method (batched over ``images``) and of one forward pass, and
-    their ratio (the paper's Table 3 on this machine); the median of ``repeats`` runs."""
+    their ratio (the paper's Table 3 on this machine); the median of ``repeats`` runs.
+    ``explain(model, images, classes, method)`` computes one method's maps (default: this
+    chapter's :func:`explain_setting` with G = 32, theta = 70)."""
+    explain = explain or _explain_method
     with torch.no_grad():
         classes = model(images).argmax(dim=1)
 
@@ -201,15 +209,54 @@ def running_times(model: nn.Module, images: Tensor, repeats: int = 3) -> pd.Data
 
     floor = seconds(forward)
     rows = []
-    for method in METHODS:
-        setting = dict(method=method, groups=DEFAULT_GROUPS, theta=DEFAULT_THETA)
-        per_image = seconds(lambda: explain_setting(model, images, classes, setting))
+    for method in methods:
+        per_image = seconds(lambda: explain(model, images, classes, method))
         rows.append(dict(method=method, seconds=per_image, forward_seconds=floor, ratio=per_image / floor))
     return pd.DataFrame(rows).set_index("method")
 
 
+def _explain_method(model: nn.Module, images: Tensor, classes: Tensor, method: str) -> Tensor:
+    return explain_setting(model, images, classes, dict(method=method, groups=DEFAULT_GROUPS, theta=DEFAULT_THETA))
+
+
 # --- class discrimination with ground-truth parts (SynthBirds) ----------------------------------
 CHANCE = "uniform map (chance)"
+
+
+def discriminating_pairs(model: nn.Module, images: Tensor, part_masks: Tensor,
+                         threshold: float = 0.1) -> tuple[list[int], Tensor, Tensor, list[str]]:
+    """The images whose top two SynthBirds classes differ in exactly one part, with
+    ``p2 > threshold``: ``(indices, classes [n, 2], part masks [n, 1, H, W], part names)``."""
+    from whynot.data.synthetic import PART_NAMES
+    from whynot.experiments.localization import differing_part
+
+    with torch.no_grad():
+        probabilities = model(images).softmax(dim=1)
+    top = probabilities.topk(2, dim=1)
+    parts = [differing_part(int(a), int(b)) for a, b in top.indices.tolist()]
+    keep = [i for i, part in enumerate(parts) if part is not None and top.values[i, 1] > threshold]
+    masks = [part_masks[i, PART_NAMES.index(parts[i])] for i in keep]
+    masks = torch.stack(masks)[:, None] if masks else part_masks.new_zeros(0, 1, *images.shape[-2:])
+    return keep, top.indices[keep], masks, [parts[i] for i in keep]
+
+
+def part_rows(maps: Mapping[str, Tensor], masks: Tensor, keep: Sequence[int], parts: Sequence[str],
+              tolerance: float) -> pd.DataFrame:
+    """One row per (image, rank, method) of ``maps`` (name -> ``[n, 2, H, W]``, the maps of the
+    top two classes): the share of the map's mass on the part and whether its maximum is on it.
+    A map named :data:`CHANCE` (uniform) has no maximum: its ``hit`` is NaN."""
+    from whynot.metrics import part_mass, pointing_game
+
+    rows = []
+    for name, value in maps.items():
+        mass = part_mass(value, masks)  # [n, 2]
+        hit = pointing_game(value, masks, tolerance)
+        for row, image in enumerate(keep):
+            for rank in (1, 2):
+                pointed = float("nan") if name == CHANCE else float(hit[row, rank - 1])
+                rows.append(dict(image=image, rank=rank, part=parts[row], method=name,
+                                 part_mass=float(mass[row, rank - 1]), hit=pointed))
+    return pd.DataFrame(rows, columns=["image", "rank", "part", "method", "part_mass", "hit"])
 
 
 def class_discrimination(model: nn.Module, images: Tensor, part_masks: Tensor,
@@ -223,20 +270,12 @@ def class_discrimination(model: nn.Module, images: Tensor, part_masks: Tensor,
     from the weighted contrast's gradient, weighted-contrast score). Plus GradCAM's logit map as
     the non-contrastive reference, and a uniform map, which scores the part's share of the image
     (chance; it has no maximum, so its ``hit`` is NaN). One row per (image, rank, method)."""
-    from whynot.data.synthetic import PART_NAMES
-    from whynot.experiments.localization import differing_part, pixel_tolerance
-    from whynot.metrics import part_mass, pointing_game
+    from whynot.experiments.localization import pixel_tolerance
 
-    with torch.no_grad():
-        probabilities = model(images).softmax(dim=1)
-    top = probabilities.topk(2, dim=1)
-    parts = [differing_part(int(a), int(b)) for a, b in top.indices.tolist()]
-    keep = [i for i, part in enumerate(parts) if part is not None and top.values[i, 1] > threshold]
+    keep, classes, masks, parts = discriminating_pairs(model, images, part_masks, threshold)
     if not keep:
-        return pd.DataFrame(columns=["image", "rank", "part", "method", "part_mass", "hit"])
+        return part_rows({}, masks, keep, parts, 0.0)
     chosen = images[keep]
-    classes = top.indices[keep]
-    masks = torch.stack([part_masks[i, PART_NAMES.index(parts[i])] for i in keep])[:, None]
     maps = {"GradCAM (logit)": whynot.explain(model, chosen, method="gradcam", classes=classes)}
     for contrast in contrasts:
         masks_from = "logit" if contrast == "softmax" else "contrast"
@@ -244,35 +283,26 @@ def class_discrimination(model: nn.Module, images: Tensor, part_masks: Tensor,
             model, chosen, method="groupcam", classes=classes, contrast=contrast, masks=masks_from,
             relu=True, batch_size=batch_size)
     maps[CHANCE] = torch.ones_like(maps["GradCAM (logit)"])  # scores the part's share
-    tolerance = pixel_tolerance(images.shape[-1])
-    rows = []
-    for name, value in maps.items():
-        mass = part_mass(value, masks)  # [n, 2]
-        hit = pointing_game(value, masks, tolerance)
-        for row, image in enumerate(keep):
-            for rank in (1, 2):
-                pointed = float("nan") if name == CHANCE else float(hit[row, rank - 1])
-                rows.append(dict(image=image, rank=rank, part=parts[image], method=name,
-                                 part_mass=float(mass[row, rank - 1]), hit=pointed))
-    return pd.DataFrame(rows)
+    return part_rows(maps, masks, keep, parts, pixel_tolerance(images.shape[-1]))
 
 
 # --- sanity checks -------------------------------------------------------------------------------
 def sanity_checks(model: nn.Module, images: Tensor, methods: Sequence[str] = ("gradcam", "groupcam"),
-                  seed: int = 0) -> pd.DataFrame:
+                  seed: int = 0, explain: Callable[[nn.Module, Tensor, Tensor, str], Tensor] | None = None
+                  ) -> pd.DataFrame:
     """Adebayo et al.'s cascading and independent randomisation for each method's map of the
-    predicted class (classic forms, :data:`METHOD_SETTINGS`). Rows of
+    predicted class (classic forms, :data:`METHOD_SETTINGS`; or ``explain(model, images,
+    classes, method)`` as in :func:`running_times`). Rows of
     :func:`whynot.metrics.model_randomization` with ``method`` and ``mode`` added."""
     from whynot.metrics import model_randomization
 
+    explain_method = explain or _explain_method
     with torch.no_grad():
         classes = model(images).argmax(dim=1)
     tables = []
     for method in methods:
-        setting = dict(method=method, groups=DEFAULT_GROUPS, theta=DEFAULT_THETA)
-
-        def explain(net, x, setting=setting):
-            return explain_setting(net, x, classes, setting)
+        def explain(net, x, method=method):
+            return explain_method(net, x, classes, method)
 
         for mode in ("cascading", "independent"):
             table = model_randomization(model, images, explain, mode=mode, seed=seed)
@@ -341,15 +371,15 @@ def plot_ablation(table: pd.DataFrame, study: str, paper: Mapping | None = None)
     return figure
 
 
-def plot_sanity(table: pd.DataFrame):
+def plot_sanity(table: pd.DataFrame, labels: Mapping[str, str] = LABELS):
     """Paper Fig. 6: rank correlation and SSIM to the trained model's maps, layer by layer from the
-    top, for cascading and independent randomisation."""
+    top, for cascading and independent randomisation; ``labels`` names the methods."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     long = table.melt(id_vars=["method", "mode", "depth", "layer"], value_vars=["spearman", "ssim"],
                       var_name="similarity", value_name="value")
-    long["method"] = long["method"].map(LABELS)
+    long["method"] = long["method"].map(labels)
     grid = sns.relplot(long, x="depth", y="value", hue="method", row="similarity", col="mode",
                        kind="line", marker="o", errorbar=("se", 1.96), height=2.6, aspect=1.6,
                        facet_kws={"sharey": False})
@@ -369,14 +399,21 @@ def paired_difference(first: pd.Series, second: pd.Series, seed: int = 0) -> tup
     return float(difference.mean()) if len(difference) else float("nan"), low, high
 
 
-def verdict(low: float, high: float, expected_sign: int) -> str:
+# Interval bounds closer to 0 than this count as 0: float32 round-off (about 1e-6 in AUCs, mass
+# shares and correlations) differs between CPUs and must never decide a printed verdict.
+RESOLUTION = 1e-4
+
+
+def verdict(low: float, high: float, expected_sign: int, resolution: float = RESOLUTION) -> str:
     """``holds`` when the interval lies on the expected side of 0, ``does not hold`` when on the
-    other, ``not resolved`` when it covers 0 (or cannot be computed)."""
+    other, ``not resolved`` when it covers 0, comes within ``resolution`` of it, or cannot be
+    computed."""
     if not (low == low and high == high):
         return "not resolved"
-    if expected_sign * low > 0 and expected_sign * high > 0:
+    nearest, farthest = sorted((expected_sign * low, expected_sign * high))
+    if nearest > resolution:
         return "holds"
-    if expected_sign * low < 0 and expected_sign * high < 0:
+    if farthest < -resolution:
         return "does not hold"
     return "not resolved"
 
@@ -437,12 +474,25 @@ def verdicts(table: pd.DataFrame, sanity: pd.DataFrame | None = None,
     return pd.DataFrame(rows)
 
 
+def across_models(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Table 1's claims on every model of ``table``: Group-CAM's over-all AUC minus each rival's,
+    paired over images, in AUC points, with its bootstrap 95 % interval and :func:`verdict`."""
+    rows = []
+    for model, rows_of_model in table[table.study == "methods"].groupby("model", sort=False):
+        group = _per_image(rows_of_model, method="groupcam")
+        for rival in ("gradcam", "gradcam++", "scorecam"):
+            mean, low, high = paired_difference(group.overall, _per_image(rows_of_model, method=rival).overall, seed)
+            rows.append(dict(model=model, rival=LABELS[rival], difference=100 * mean, low=100 * low,
+                             high=100 * high, images=len(group), verdict=verdict(low, high, 1)))
+    return pd.DataFrame(rows)
+
+
 def explorer_views(model: nn.Module, images: Tensor, groups: Sequence[int]) -> tuple[dict, dict]:
     """``(views, controls)`` for :func:`whynot.widgets.explorer`: image x method x G overlays of
     the predicted class. Methods without groups give the same picture for every G."""
     from whynot.viz import overlay_array
 
-    names = [f"bird {i}" for i in range(len(images))]
+    names = [f"image {i}" for i in range(len(images))]
     labels = ["Grad-CAM", "Group-CAM", "Grad-CAM++", "Score-CAM"]  # G switches the second
     fixed = method_maps(model, images)
     with torch.no_grad():

@@ -30,7 +30,7 @@ in two or three parts have no single ground-truth part and are counted, not scor
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -115,9 +115,13 @@ def localization_table(
     methods: Sequence[str] = METHODS,
     contrasts: Sequence[str] = CONTRASTS,
     tolerance: float | None = None,
+    explain: Callable[[Tensor, Tensor], Mapping[str, Mapping[str, Tensor]]] | None = None,
 ) -> pd.DataFrame:
     """Part mass and pointing-game hit of every map of the top two classes, on the part that
     separates them.
+
+    ``explain(images, classes [B, 2])`` returns ``{method: {contrast: [B, 2, H, W]}}``; by
+    default one :func:`whynot.explain` pass of ``methods`` (gradient CAMs) and ``contrasts``.
 
     ``birds`` are images ``start, start + 1, ...`` of a SynthBirds split (``image`` in the rows).
     One :func:`whynot.explain` pass gives every method's and contrast's maps of ``t1`` and ``t2``
@@ -137,8 +141,11 @@ def localization_table(
                          f"a SynthBirds model ({len(CLASS_NAMES)} classes), e.g. synth_vgg.")
     top = probabilities.topk(2, dim=1)
     classes = top.indices
-    explained = whynot.explain(model, images, method=tuple(methods), classes=classes,
-                               contrast=tuple(contrasts))
+    if explain is None:
+        explained = whynot.explain(model, images, method=tuple(methods), classes=classes,
+                                   contrast=tuple(contrasts))
+    else:
+        explained = explain(images, classes)
     pairs = classes.cpu().tolist()
     parts = [differing_part(t1, t2) for t1, t2 in pairs]
     one_part = torch.tensor([part is not None for part in parts])
@@ -162,7 +169,7 @@ def localization_table(
         "random_hit": undefined_if_unscored(pointing_game(noise, masks, tolerance).float()),
     })
     blocks = []
-    for method in methods:
+    for method in explained:
         for contrast in contrasts:
             maps = explained[method][contrast].cpu()
             mass = undefined_if_unscored(part_mass(maps, masks[:, None]))

@@ -37,6 +37,8 @@ EXPERIMENTS: dict[str, str] = {
     "blurring": "whynot.experiments.blurring:experiment",
     "localization": "whynot.experiments.localization:experiment",
     "groupcam": "whynot.experiments.groupcam:experiment",
+    "abscam": "whynot.experiments.abscam:experiment",
+    "vit": "whynot.experiments.vit:experiment",
 }
 
 _DIGEST = hashlib.sha256().digest_size

@@ -8,6 +8,10 @@ torch.Size([16, 3, 224, 224])
 >>> cams = whynot.explain(model, images, method=("gradcam", "la", "xgradcam"), topk=2)
 >>> cams["la"].shape                           # three methods from the same engine pass
 torch.Size([16, 2, 224, 224])
+>>> whynot.explain(vit, images, method="gradcam", topk=2).shape   # ViT tokens: no reshape needed
+torch.Size([16, 2, 224, 224])
+>>> whynot.explain(vit, images, method="rollout", contrast="softmax").shape
+torch.Size([16, 1, 224, 224])
 """
 from __future__ import annotations
 
@@ -25,14 +29,18 @@ from whynot.explainers.hooks import token_grid
 from whynot.explainers.input_x_gradient import InputXGradient
 from whynot.explainers.integrated_gradients import IntegratedGradients
 from whynot.explainers.linear_approx import LinearApproximation
+from whynot.explainers.rollout import AttentionRollout, GradientRollout, RolloutExplainer
 from whynot.explainers.scorecam import ScoreCAM
+from whynot.explainers.tokens import ViTLayout, vit_layout
+from whynot.explainers.smooth_gradcam_pp import SmoothGradCAMPlusPlus
 from whynot.explainers.xgradcam import XGradCAM
 
 METHODS: dict[str, type[Explainer]] = {
     cls.name: cls
     for cls in (
         Gradient, InputXGradient, IntegratedGradients,
-        GradCAM, LinearApproximation, XGradCAM, GradCAMPlusPlus, ScoreCAM, GroupCAM, AbsCAMInit, AbsCAM,
+        GradCAM, LinearApproximation, XGradCAM, GradCAMPlusPlus, SmoothGradCAMPlusPlus, ScoreCAM, GroupCAM,
+        AbsCAMInit, AbsCAM, GradientRollout, AttentionRollout,
     )
 }
 
@@ -55,11 +63,13 @@ def explain(
     Args:
         model: returns logits; in eval mode (a model in training mode is refused).
         method: ``"gradient"``, ``"input_x_gradient"``, ``"integrated_gradients"`` (input space) or
-            ``"gradcam"``, ``"la"``, ``"xgradcam"``, ``"gradcam++"``, ``"scorecam"``, ``"groupcam"``,
-            ``"abscam_init"``, ``"abscam"`` (at ``layer``);
-            or a sequence of gradient CAMs, which share one engine pass.
+            ``"gradcam"``, ``"la"``, ``"xgradcam"``, ``"gradcam++"``, ``"smoothgradcam++"``,
+            ``"scorecam"``, ``"groupcam"``, ``"abscam_init"``, ``"abscam"`` (at ``layer``);
+            ``"rollout"`` (gradient-weighted attention rollout) or ``"attention_rollout"`` (plain)
+            for Vision Transformers; or a sequence of gradient CAMs, which share one engine pass.
         layer: CAM methods only: module name or module; default ``whynot_meta["default_layer"]``,
-            else the last ``nn.Conv2d``.
+            for a ViT the last block's first LayerNorm, else the last ``nn.Conv2d``. Token
+            outputs of recognised ViTs (ours, torchvision's, timm's) are put on their patch grid.
         classes, topk: the K target classes per image: top-1 by default; ``topk=k``; or an int,
             one int per image, or ``[B, K]`` indices (:func:`whynot.targets.select_classes`).
         contrast: ``"logit"``, ``"softmax"``, ``"weighted"``, ``"mean"``, ``"max"``
@@ -67,9 +77,11 @@ def explain(
         relu: keep only positive evidence (the classic CAM forms). Default: signed maps, as the paper.
         upsample: CAM methods: bilinear (``align_corners=True``) to the input size, or the layer's.
         return_explanation: return an :class:`Explanation` ``(maps, classes, backward_passes)``.
-        **method_kwargs: ``reshape`` (CAMs; e.g. :func:`token_grid` for ViT tokens),
+        **method_kwargs: ``reshape`` (CAMs; e.g. :func:`token_grid` for other token models),
+            ``head_fusion`` and ``discard_ratio`` (rollouts),
             ``batch_size`` (ScoreCAM, Group-CAM, IG), ``groups``, ``theta``, ``masks``,
-            ``normalize`` (Group-CAM), ``reading`` (Abs-CAM), ``baseline`` and ``steps`` (IG), ``keep_channels``
+            ``normalize`` (Group-CAM), ``reading`` (Abs-CAM), ``samples``, ``std``, ``seed``
+            (Smooth GradCAM++), ``baseline`` and ``steps`` (IG), ``keep_channels``
             (input-space methods: ``[B, K, 3, H, W]``).
 
     Returns:
@@ -98,6 +110,10 @@ def _explainer(model, method, layer, relu, upsample, method_kwargs) -> Explainer
     kwargs = dict(method_kwargs)
     if issubclass(cls, CAMExplainer):
         kwargs.update(layer=layer, upsample=upsample)
+    elif issubclass(cls, RolloutExplainer):
+        if layer is not None:
+            raise ValueError(f"{method} uses every block's attention and takes no layer; drop layer=.")
+        kwargs.update(upsample=upsample)
     elif layer is not None:
         raise ValueError(f"{method} works in input space and takes no layer; drop layer= or use a CAM method.")
     try:
@@ -108,5 +124,6 @@ def _explainer(model, method, layer, relu, upsample, method_kwargs) -> Explainer
 
 __all__ = [
     "METHODS", "explain", "explain_together", "Explanation", "Explainer", "InputExplainer", "CAMExplainer", "token_grid",
+    "RolloutExplainer", "ViTLayout", "vit_layout",
     *(cls.__name__ for cls in METHODS.values()),
 ]

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from whynot.explainers.engine import check_images, check_logits, contrast_gradients
 from whynot.explainers.hooks import capture_layer, model_guard, resolve_layer
+from whynot.explainers.tokens import vit_layout
 from whynot.targets import check_contrasts, select_classes
 
 # The authors (and pytorch-grad-cam's ScoreCAM masks) upsample with align_corners=True.
@@ -109,9 +110,12 @@ class CAMExplainer(Explainer):
     """Maps at a layer, ``sum_k w_k A_k`` by default; upsampled bilinearly to the input size.
 
     ``layer``: a module name (``"net.features.40"``) or module; default
-    ``model.whynot_meta["default_layer"]`` if set, else the last ``nn.Conv2d``. ``reshape``:
-    turns the layer's output into ``[B, C, h, w]`` (e.g. :func:`token_grid` for ViT tokens
-    ``[B, N, D]``); it is applied to activations and gradients alike. ``upsample=False`` keeps
+    ``model.whynot_meta["default_layer"]`` if set, else the last ``nn.Conv2d`` (for a ViT, the
+    last block's first LayerNorm). ``reshape``: turns the layer's output into ``[B, C, h, w]``;
+    it is applied to activations and gradients alike. For the ViTs that
+    :func:`whynot.explainers.tokens.vit_layout` recognises (ours, torchvision's, timm's) it is
+    derived from the model (prefix tokens dropped, patches on their grid); for other token
+    models pass :func:`token_grid` or your own callable. ``upsample=False`` keeps
     the layer's resolution. Upsampling is bilinear with ``align_corners=True``, as the authors'
     code; ReLU (if asked) comes first, at the layer's resolution, as in the classic CAMs.
     """
@@ -127,6 +131,8 @@ class CAMExplainer(Explainer):
         super().__init__(model, relu)
         self.layer_name, self.layer = resolve_layer(model, layer)
         self.upsample = upsample
+        if reshape is None and (layout := vit_layout(model)) is not None:
+            reshape = layout.reshape_for(self.layer_name)
         self.reshape = reshape
 
     def channel_weights(self, gradients: Tensor, activations: Tensor) -> Tensor:
@@ -172,10 +178,14 @@ class CAMExplainer(Explainer):
         return flat.reshape(*tensor.shape[:leading], *flat.shape[1:])
 
     def finish(self, maps: Tensor, images: Tensor) -> Tensor:
-        maps = super().finish(maps, images)
-        if not self.upsample or maps.shape[-2:] == images.shape[-2:]:
-            return maps
-        return F.interpolate(maps, size=images.shape[-2:], mode="bilinear", align_corners=ALIGN_CORNERS)
+        return upsample_to(super().finish(maps, images), images, self.upsample)
+
+
+def upsample_to(maps: Tensor, images: Tensor, upsample: bool = True) -> Tensor:
+    """``maps [B, K, h, w]`` bilinearly upsampled (``align_corners=True``) to the images' size."""
+    if not upsample or maps.shape[-2:] == images.shape[-2:]:
+        return maps
+    return F.interpolate(maps, size=images.shape[-2:], mode="bilinear", align_corners=ALIGN_CORNERS)
 
 
 def explain_together(

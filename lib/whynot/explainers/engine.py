@@ -78,15 +78,26 @@ def contrast_gradients(
         decomposition = decompose(logits, classes, contrasts)
     else:
         decomposition = decompose(reference_logits, classes, contrasts, softmax_logits=logits)
-    atoms = decomposition.atoms
-    atom_gradients = torch.stack(
-        [
-            torch.autograd.grad(logits, wrt, grad_outputs=atom, retain_graph=index < len(atoms) - 1)[0]
-            for index, atom in enumerate(atoms)
-        ]
-    )
-    gradients = {
-        contrast: torch.einsum("bka,ab...->bk...", coefficients, atom_gradients)
-        for contrast, coefficients in decomposition.coefficients.items()
+    (atom_gradients,) = atom_vjps(logits, (wrt,), decomposition.atoms)
+    return combine(decomposition.coefficients, atom_gradients), len(decomposition.atoms)
+
+
+def atom_vjps(logits: Tensor, wrt: Sequence[Tensor], atoms: Sequence[Tensor]) -> list[Tensor]:
+    """One backward pass per atom: for each tensor of ``wrt``, its gradients ``[atoms, B, ...]``.
+
+    The graph is freed after the last pass.
+    """
+    per_atom = [
+        torch.autograd.grad(logits, tuple(wrt), grad_outputs=atom, retain_graph=index < len(atoms) - 1)
+        for index, atom in enumerate(atoms)
+    ]
+    return [torch.stack(gradients) for gradients in zip(*per_atom)]
+
+
+def combine(coefficients: dict[str, Tensor], atom_values: Tensor) -> dict[str, Tensor]:
+    """``{contrast: [B, K, ...]}`` from per-atom values ``[atoms, B, ...]`` linear in the cotangent
+    and each contrast's coefficients ``[B, K, atoms]``."""
+    return {
+        contrast: torch.einsum("bka,ab...->bk...", value, atom_values)
+        for contrast, value in coefficients.items()
     }
-    return gradients, len(atoms)

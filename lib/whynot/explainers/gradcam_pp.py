@@ -8,6 +8,21 @@ from whynot.explainers.base import CAMExplainer
 EPSILON = 1e-6
 
 
+def plus_plus_weights(first: Tensor, second: Tensor, third: Tensor, activations: Tensor) -> Tensor:
+    r"""GradCAM++'s channel weights ``[..., C]`` from the first three derivative terms.
+
+    .. math:: a_{ij} = \frac{D^2_{ij}}{2 D^2_{ij} + \big(\sum_{ab} A_{ab}\big) D^3_{ij} + 10^{-6}}
+              \ (0 \text{ where } D^2 = 0), \qquad w = \sum_{ij} a_{ij} \max(D^1_{ij}, 0)
+
+    GradCAM++ uses ``D^p = g^p`` of one gradient ``g``; Smooth GradCAM++ the means of ``g^p``
+    over noisy copies. All terms ``[..., C, h, w]``; ``activations`` broadcast against them.
+    """
+    sum_activations = activations.sum(dim=(-2, -1), keepdim=True)
+    alpha = second / (2 * second + sum_activations * third + EPSILON)
+    alpha = alpha.where(second != 0, 0.0)
+    return (alpha * first.relu()).sum(dim=(-2, -1))
+
+
 class GradCAMPlusPlus(CAMExplainer):
     r"""GradCAM++ (Chattopadhyay et al., 2018, Eq. 19) with pytorch-grad-cam's closed form.
 
@@ -28,7 +43,4 @@ class GradCAMPlusPlus(CAMExplainer):
 
     def channel_weights(self, gradients: Tensor, activations: Tensor) -> Tensor:
         squared = gradients**2
-        sum_activations = activations.sum(dim=(-2, -1), keepdim=True)
-        alpha = squared / (2 * squared + sum_activations * squared * gradients + EPSILON)
-        alpha = alpha.where(gradients != 0, 0.0)
-        return (alpha * gradients.relu()).sum(dim=(-2, -1))
+        return plus_plus_weights(gradients, squared, squared * gradients, activations)

@@ -3,6 +3,10 @@
 - :func:`model_guard` switches every parameter's ``requires_grad`` off for the call (no parameter
   gradients, and no autograd graph before the explained layer) and restores each flag.
 - :func:`capture_layer` registers one forward hook on the explained layer and removes it.
+- :func:`capture_outputs` records several layers' outputs in the graph (a per-layer sweep in one
+  backward pass per atom).
+- :func:`leaf_input` makes a module's input a fresh leaf (attention rollout differentiates
+  every block's attention from there on, without a graph through what came before).
 
 Nothing else is registered: gradients are taken with ``torch.autograd.grad`` with respect to the
 captured activation, so no tensor hooks exist to leak.
@@ -19,11 +23,17 @@ from torch import Tensor, nn
 def resolve_layer(model: nn.Module, layer: str | nn.Module | None) -> tuple[str, nn.Module]:
     """``(name, module)`` of the explained layer.
 
-    ``None``: ``model.whynot_meta["default_layer"]`` if set, else the last ``nn.Conv2d``.
+    ``None``: ``model.whynot_meta["default_layer"]`` if set; for a Vision Transformer
+    (:func:`whynot.explainers.tokens.vit_layout`) the last block's first LayerNorm; else the last
+    ``nn.Conv2d``.
     """
+    from whynot.explainers.tokens import vit_layout
+
     modules = dict(model.named_modules())
     if layer is None:
         layer = getattr(model, "whynot_meta", {}).get("default_layer")
+    if layer is None and (layout := vit_layout(model)) is not None:
+        layer = layout.default_layer
     if layer is None:
         convolutions = [name for name, module in modules.items() if isinstance(module, nn.Conv2d)]
         if not convolutions:
@@ -96,6 +106,49 @@ def capture_layer(module: nn.Module, name: str, as_leaf: bool = True) -> Iterato
 
 
 @contextlib.contextmanager
+def capture_outputs(modules: dict[str, nn.Module]) -> Iterator[dict[str, Tensor]]:
+    """Record each module's output *in* the autograd graph (name -> tensor) during the block, so
+    that one backward pass reaches several layers; the hooks are removed on any exit."""
+    outputs: dict[str, Tensor] = {}
+
+    def recorder(name: str):
+        def hook(module, inputs, output):
+            if name in outputs:
+                raise ValueError(f"layer {name!r} ran twice in one forward pass; explain a module that runs once.")
+            outputs[name] = output
+
+        return hook
+
+    handles = [module.register_forward_hook(recorder(name)) for name, module in modules.items()]
+    try:
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextlib.contextmanager
+def leaf_input(module: nn.Module) -> Iterator[list[Tensor]]:
+    """Run ``module`` on a leaf copy of its first input that requires grad; the hook is removed on
+    any exit. Yields a list that holds the leaf once the forward pass has run.
+
+    Everything computed from the leaf is in the autograd graph (even with frozen parameters), so
+    ``torch.autograd.grad`` reaches any intermediate tensor after it; nothing before it is recorded.
+    """
+    leaves: list[Tensor] = []
+
+    def hook(_, inputs):
+        leaves.append(inputs[0].detach().requires_grad_())
+        return (leaves[-1], *inputs[1:])
+
+    handle = module.register_forward_pre_hook(hook)
+    try:
+        yield leaves
+    finally:
+        handle.remove()
+
+
+@contextlib.contextmanager
 def model_guard(model: nn.Module) -> Iterator[None]:
     """Freeze every parameter for the block; restore each ``requires_grad`` flag on any exit.
 
@@ -120,11 +173,12 @@ def model_guard(model: nn.Module) -> Iterator[None]:
             parameter.requires_grad_(flag)
 
 
-def token_grid(prefix_tokens: int = 1) -> Callable[[Tensor], Tensor]:
+def token_grid(prefix_tokens: int = 1, grid: tuple[int, int] | None = None) -> Callable[[Tensor], Tensor]:
     """A ``reshape`` for ViT-style layers: tokens ``[B, N, D]`` to a map ``[B, D, h, w]``.
 
     Drops the first ``prefix_tokens`` (the CLS token; 0 for none) and lays the remaining
-    ``h * w`` patch tokens out row by row on a square grid.
+    ``h * w`` patch tokens out row by row on ``grid = (h, w)`` (default: a square grid). Models
+    that :func:`whynot.explainers.tokens.vit_layout` recognises need no reshape at all.
 
     >>> token_grid(1)(torch.zeros(2, 1 + 14 * 14, 768)).shape
     torch.Size([2, 768, 14, 14])
@@ -132,12 +186,15 @@ def token_grid(prefix_tokens: int = 1) -> Callable[[Tensor], Tensor]:
 
     def reshape(tokens: Tensor) -> Tensor:
         patches = tokens[:, prefix_tokens:]
-        side = int(round(patches.shape[1] ** 0.5))
-        if side * side != patches.shape[1]:
+        count = patches.shape[1]
+        side = int(round(count**0.5))
+        h, w = grid or (side, side)
+        if h * w != count:
+            shape = f"a {h} x {w} grid" if grid else "a square grid"
             raise ValueError(
-                f"{patches.shape[1]} patch tokens after dropping {prefix_tokens} prefix tokens is not "
-                "a square grid; set prefix_tokens to the number of CLS/register tokens."
+                f"{count} patch tokens after dropping {prefix_tokens} prefix tokens do not fill {shape}; "
+                "set prefix_tokens to the number of CLS/register/distillation tokens (and grid=(h, w))."
             )
-        return patches.transpose(1, 2).reshape(tokens.shape[0], -1, side, side)
+        return patches.transpose(1, 2).reshape(tokens.shape[0], -1, h, w)
 
     return reshape
