@@ -15,7 +15,7 @@ from whynot.models.common import NormalizedModel
 
 @pytest.fixture(scope="module")
 def smoke_table(tmp_path_factory):
-    experiment = abscam.experiment("smoke", n_images=2)
+    experiment = abscam.experiment("smoke", models=["synth_vgg"], n_images=2)
     return runner.run(experiment, out=tmp_path_factory.mktemp("abscam"), progress=False)
 
 

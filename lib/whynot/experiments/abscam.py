@@ -79,13 +79,15 @@ NO_CURVES = ("abscam_literal",)
 # the bird becomes a mask of the background (chapter 07 shows it). EfficientNet-Lite0: the last
 # block (320 channels, signed: a linear bottleneck); its 1280-channel head would cost 1280
 # masked forwards per image and method.
-LAYERS = {"synth_vgg": "net.features.16", "vgg16": "net.features.29", "efficientnet_lite0": "net.blocks.6"}
+LAYERS = {"synth_vgg": "net.features.16", "synth_resnet": "net.layer2", "synth_mobile": "net.head.1",
+          "vgg16": "net.features.29", "efficientnet_lite0": "net.blocks.6"}
 # Per profile: (model, data, images), plus the models whose deletion / insertion are skipped
 # (EfficientNet-Lite0's curves at 224 px cost 202 forwards of ~0.1 s per map on a CPU) and whose
 # maps are kept in the rows (for the photos' figure).
 PLANS: dict[str, dict] = {
-    "smoke": {"models": [("synth_vgg", "synthbirds", 2)], "batch_size": 2},
-    "default": {"models": [("synth_vgg", "synthbirds", 108), ("efficientnet_lite0", "photos", 1)],
+    "smoke": {"models": [("synth_vgg", "synthbirds", 2), ("synth_resnet", "synthbirds", 2)], "batch_size": 2},
+    "default": {"models": [("synth_vgg", "synthbirds", 108), ("synth_resnet", "synthbirds", 54),
+                           ("synth_mobile", "synthbirds", 54), ("efficientnet_lite0", "photos", 1)],
                 "batch_size": 27, "no_curves": ["efficientnet_lite0"], "keep_maps": ["efficientnet_lite0"]},
     "full": {"models": [("vgg16", "imagenet", 5500), ("vgg16", "coco", 300)], "batch_size": 16},
 }
