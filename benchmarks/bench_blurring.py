@@ -13,8 +13,6 @@ benchmarks/README.md. Results go to _build/bench/blurring.json.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +22,7 @@ import torch.nn.functional as F
 from whynot.baselines import BASELINES
 from whynot.experiments.blurring import CONTRASTS, METHODS, default_chunk_size, masking_table
 from whynot.utils import save_json
-from common import cpu_name, paired_medians
+from common import add_run_options, batch_sizes, ours_vs_naive, paired_medians, start_run
 
 OUTPUT = Path(__file__).resolve().parents[1] / "_build" / "bench" / "blurring.json"
 GOAL = 1.1  # ours per cell at most 1.1x the forward passes the cells need
@@ -117,15 +115,11 @@ def main() -> None:
                         help="images per model, name=count,... (others: 8)")
     parser.add_argument("--naive-images", type=int, default=1,
                         help="the naive loop runs on the first N images (its time per cell does not depend on N)")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--out", type=Path, default=OUTPUT)
+    add_run_options(parser, OUTPUT, repeats=5)
     args = parser.parse_args()
 
-    torch.set_num_threads(args.threads)
-    batches = {name: int(count) for name, count in (item.split("=") for item in args.batch.split(","))}
-    setup = {
-        "torch": torch.__version__, "threads": args.threads, "cpu": cpu_name(), "repeats": args.repeats,
+    batches = batch_sizes(args.batch)
+    setup = {**start_run(args),
         "cells_per_image": CELLS, "masked_images_per_image": MASKED,
         "chunk": "whynot.experiments.blurring.default_chunk_size: 2^20 pixels of images per forward on a CPU",
         "unit": f"one Table-1 cell of one image: ms = run seconds / (images * {CELLS})",
@@ -167,10 +161,7 @@ def main() -> None:
         peer = paired_medians(loop, floor, batch * CELLS, few * CELLS, args.repeats)
         results[name] = r = {
             "data": data, "size": images.shape[-1], "batch": batch, "naive_images": few,
-            "floor_ms": statistics.median([mine["floor_ms"], peer["floor_ms"]]),
-            "ours_ms": mine["run_ms"], "ours_ratio": mine["ratio"],
-            "naive_ms": peer["run_ms"], "naive_ratio": peer["ratio"],
-            "speedup": peer["run_ms"] / mine["run_ms"], "max_abs_difference": gap,
+            **ours_vs_naive(mine, peer), "max_abs_difference": gap,
         }
         print(f"{name:<19} {r['size']:>4} {batch:>5} {r['ours_ms']:>8.3f} {r['floor_ms']:>9.3f} "
               f"{r['ours_ratio']:>9.2f}x {r['naive_ms']:>9.3f} {r['naive_ratio']:>10.2f}x "

@@ -12,8 +12,6 @@ Results go to _build/bench/pgd.json.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import torch
 from whynot.experiments.pgd import perturb
 from whynot.explainers.hooks import model_guard
 from whynot.utils import save_json
-from common import cpu_name, paired_medians
+from common import add_run_options, batch_sizes, ours_vs_naive, paired_medians, start_run
 
 CONTRASTS = ("logit", "mean", "max", "weighted")  # the paper's original, mean, max, weighted
 OUTPUT = Path(__file__).resolve().parents[1] / "_build" / "bench" / "pgd.json"
@@ -100,16 +98,12 @@ def main() -> None:
                         help="the naive loop runs on the first N images (its time per unit does not depend on N)")
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--eps", type=float, default=3e-3)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--out", type=Path, default=OUTPUT)
+    add_run_options(parser, OUTPUT, repeats=5)
     args = parser.parse_args()
 
-    torch.set_num_threads(args.threads)
-    batches = {name: int(count) for name, count in (item.split("=") for item in args.batch.split(","))}
-    setup = {
-        "torch": torch.__version__, "threads": args.threads, "cpu": cpu_name(), "steps": args.steps,
-        "eps": args.eps, "repeats": args.repeats, "contrasts": list(CONTRASTS),
+    batches = batch_sizes(args.batch)
+    setup = {**start_run(args), "steps": args.steps,
+        "eps": args.eps, "contrasts": list(CONTRASTS),
         "unit": "one (image, iteration, contrast): ms = run seconds / (images * steps * contrasts)",
         "floor": "one forward + backward (input gradient) on the images x 4 contrasts batch, per image, "
                  "timed right before and right after each run",
@@ -148,10 +142,7 @@ def main() -> None:
         peer = paired_medians(loop, floor, batch * len(CONTRASTS), few * steps * len(CONTRASTS), args.repeats)
         results[name] = r = {
             "data": data, "size": images.shape[-1], "batch": batch, "naive_images": few,
-            "floor_ms": statistics.median([mine["floor_ms"], peer["floor_ms"]]),
-            "ours_ms": mine["run_ms"], "ours_ratio": mine["ratio"],
-            "naive_ms": peer["run_ms"], "naive_ratio": peer["ratio"],
-            "speedup": peer["run_ms"] / mine["run_ms"], "naive_agrees": agree,
+            **ours_vs_naive(mine, peer), "naive_agrees": agree,
         }
         print(f"{name:<19} {r['size']:>4} {batch:>5} {r['ours_ms']:>8.3f} {r['floor_ms']:>9.3f} "
               f"{r['ours_ratio']:>9.2f}x {r['naive_ms']:>9.3f} {r['naive_ratio']:>10.2f}x {r['speedup']:>7.1f}x {agree:>6.1%}")

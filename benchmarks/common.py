@@ -58,3 +58,12 @@ def start_run(args) -> dict:
 def batch_sizes(text: str) -> dict[str, int]:
     """``"synth_vit=32,vit_b_16=2"`` -> ``{"synth_vit": 32, "vit_b_16": 2}``."""
     return {name: int(count) for name, count in (item.split("=") for item in text.split(","))}
+
+
+def ours_vs_naive(mine: dict[str, float], peer: dict[str, float]) -> dict[str, float]:
+    """One row of a benchmark that times our batched code and a naive loop against the same
+    floor (two :func:`paired_medians` results): both times, both ratios and the speed-up."""
+    return {"floor_ms": statistics.median([mine["floor_ms"], peer["floor_ms"]]),
+            "ours_ms": mine["run_ms"], "ours_ratio": mine["ratio"],
+            "naive_ms": peer["run_ms"], "naive_ratio": peer["ratio"],
+            "speedup": peer["run_ms"] / mine["run_ms"]}
