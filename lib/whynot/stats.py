@@ -47,3 +47,34 @@ def bootstrap_ci(
     tail = (1 - confidence) / 2
     low, high = np.quantile(estimates, [tail, 1 - tail], axis=0)
     return float(np.squeeze(low)), float(np.squeeze(high))
+
+
+# --- verdicts (chapters 05-07): a paired difference and which side of 0 its interval is on --------
+def paired_difference(first, second, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of ``first - second`` (pandas Series indexed by image) over the images both have,
+    with its paired bootstrap 95 % interval."""
+    import pandas as pd
+
+    joined = pd.concat([first, second], axis=1, join="inner").dropna()
+    difference = (joined.iloc[:, 0] - joined.iloc[:, 1]).to_numpy()
+    low, high = bootstrap_ci(difference, seed=seed)
+    return float(difference.mean()) if len(difference) else float("nan"), low, high
+
+
+# Interval bounds closer to 0 than this count as 0: float32 round-off (about 1e-6 in AUCs, mass
+# shares and correlations) differs between CPUs and must never decide a printed verdict.
+VERDICT_RESOLUTION = 1e-4
+
+
+def verdict(low: float, high: float, expected_sign: int, resolution: float = VERDICT_RESOLUTION) -> str:
+    """``holds`` when the interval lies on the expected side of 0, ``does not hold`` when on the
+    other, ``not resolved`` when it covers 0, comes within ``resolution`` of it, or cannot be
+    computed."""
+    if not (low == low and high == high):
+        return "not resolved"
+    nearest, farthest = sorted((expected_sign * low, expected_sign * high))
+    if nearest > resolution:
+        return "holds"
+    if farthest < -resolution:
+        return "does not hold"
+    return "not resolved"

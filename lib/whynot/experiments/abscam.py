@@ -35,13 +35,13 @@ from torch import Tensor, nn
 
 import whynot
 from whynot.experiments import groupcam
-from whynot.experiments.groupcam import CHANCE, discriminating_pairs, paired_difference, part_rows, verdict
+from whynot.experiments.groupcam import CHANCE, discriminating_pairs, part_rows
 from whynot.experiments.localization import hit_zone, pixel_tolerance
 from whynot.experiments.plans import data_config, model_on, plan_batches
 from whynot.experiments.runner import Experiment
 from whynot.metrics import average_drop, average_increase, part_mass, pointing_game
 from whynot.metrics.model_randomization import pearson
-from whynot.stats import bootstrap_ci, normal_halfwidth
+from whynot.stats import bootstrap_ci, normal_halfwidth, paired_difference, verdict
 from whynot.utils import min_max
 
 VERSION = 1
@@ -431,7 +431,7 @@ def verdicts(table: pd.DataFrame, sanity: pd.DataFrame | None = None,
              similarity: pd.DataFrame | None = None, seed: int = 0) -> pd.DataFrame:
     """The paper's claims, each with our paired difference (Abs-CAM minus the rival; percent
     points for drop and increase, AUC or hit-rate fractions otherwise), its bootstrap 95 %
-    interval over images and a verdict (:func:`whynot.experiments.groupcam.verdict`). Columns
+    interval over images and a verdict (:func:`whynot.stats.verdict`). Columns
     ``claim``, ``rival``, ``metric`` (for a grid), ``paper``, ``difference``, ``low``, ``high``,
     ``images``, ``verdict``. ``sanity``, ``discrimination`` and ``similarity`` are the tables of
     :func:`sanity_checks` and :func:`class_discrimination`; ``times`` of :func:`running_times`."""

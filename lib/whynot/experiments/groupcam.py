@@ -25,7 +25,7 @@ from whynot.experiments.pgd import load_images
 from whynot.experiments.plans import data_config, model_on, plan_batches
 from whynot.experiments.runner import Experiment
 from whynot.metrics import deletion, insertion
-from whynot.stats import normal_halfwidth
+from whynot.stats import normal_halfwidth, paired_difference, verdict
 
 VERSION = 2  # 2: ScoreCAM masks towards the mean colour
 METHODS = ("gradcam", "gradcam++", "scorecam", "groupcam")
@@ -389,35 +389,6 @@ def plot_sanity(table: pd.DataFrame, labels: Mapping[str, str] = LABELS):
 
 
 # --- verdicts ------------------------------------------------------------------------------------
-def paired_difference(first: pd.Series, second: pd.Series, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of ``first - second`` over the images both have, with its bootstrap 95 % interval."""
-    from whynot.stats import bootstrap_ci
-
-    joined = pd.concat([first, second], axis=1, join="inner").dropna()
-    difference = (joined.iloc[:, 0] - joined.iloc[:, 1]).to_numpy()
-    low, high = bootstrap_ci(difference, seed=seed)
-    return float(difference.mean()) if len(difference) else float("nan"), low, high
-
-
-# Interval bounds closer to 0 than this count as 0: float32 round-off (about 1e-6 in AUCs, mass
-# shares and correlations) differs between CPUs and must never decide a printed verdict.
-RESOLUTION = 1e-4
-
-
-def verdict(low: float, high: float, expected_sign: int, resolution: float = RESOLUTION) -> str:
-    """``holds`` when the interval lies on the expected side of 0, ``does not hold`` when on the
-    other, ``not resolved`` when it covers 0, comes within ``resolution`` of it, or cannot be
-    computed."""
-    if not (low == low and high == high):
-        return "not resolved"
-    nearest, farthest = sorted((expected_sign * low, expected_sign * high))
-    if nearest > resolution:
-        return "holds"
-    if farthest < -resolution:
-        return "does not hold"
-    return "not resolved"
-
-
 def _per_image(table: pd.DataFrame, **where) -> pd.DataFrame:
     rows = table
     for column, value in where.items():

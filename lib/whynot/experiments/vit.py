@@ -37,7 +37,6 @@ import torch
 from torch import Tensor, nn
 
 from whynot.experiments import localization
-from whynot.experiments.groupcam import paired_difference, verdict
 from whynot.experiments.plans import data_config, model_on, plan_batches
 from whynot.experiments.runner import Experiment
 from whynot.explainers import AttentionRollout, GradCAM, GradientRollout, vit_layout
@@ -45,7 +44,7 @@ from whynot.explainers.engine import atom_vjps, combine
 from whynot.explainers.hooks import capture_outputs, leaf_input, model_guard
 from whynot.explainers.rollout import capture_attention
 from whynot.metrics.model_randomization import pearson, spearman
-from whynot.stats import bootstrap_ci
+from whynot.stats import bootstrap_ci, paired_difference, verdict
 from whynot.targets import decompose
 
 VERSION = 1
@@ -294,7 +293,7 @@ def _per_image(table: pd.DataFrame, **where) -> pd.DataFrame:
 
 def verdicts(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """The chapter's claims, each with our estimate, its bootstrap 95 % interval over images and
-    a verdict (:func:`whynot.experiments.groupcam.verdict`): part mass (SynthBirds only) on the
+    a verdict (:func:`whynot.stats.verdict`): part mass (SynthBirds only) on the
     scored images (:func:`localization.scored`), correlations on the images with ``p2 > 0.1``,
     the rank correlations with ``p1 - p2`` on all images."""
     vit = table[table.model == "vit"]
