@@ -46,7 +46,9 @@ $(STAMPS)/default/%: notebooks/%.md $(LIBRARY) $(VENV)/.installed-book
 	$(PY) -m whynot.book execute --profile default $*
 	mkdir -p $(@D) && touch $@
 
+# The claims page and the summaries are generated from the executed chapters' records.
 book: $(NAMES:%=$(STAMPS)/default/%)
+	$(PY) -m whynot.book claims
 	$(JUPYTER_BOOK)
 	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html"
 
@@ -67,10 +69,12 @@ tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
 test: $(VENV)/.installed-test /usr/bin/chromium tests/browser/node_modules/.package-lock.json
 	$(PY) -m pytest tests -m "not browser"
 	$(PY) -m whynot.book execute --profile smoke --out _build/smoke
+	$(PY) -m whynot.book claims --records _build/smoke/claims --validate
 	$(NBVAL)
 	@echo "nbval again, as on another machine: torch's non-vectorised kernels, one thread"
 	rm -rf _build/other-machine-cache
 	$(OTHER_MACHINE) $(NBVAL)
+	$(PY) -m whynot.book claims --check
 	$(JUPYTER_BOOK)
 	$(PY) -m pytest tests -m browser -rP
 

@@ -176,7 +176,7 @@ def test_code_lines_fit_the_book_page(name):
 def test_toc_lists_every_notebook_once():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     chapters = [c["file"] for part in toc["parts"] for c in part["chapters"]]
-    assert chapters == [f"book/executed/{name}" for name in NAMES]
+    assert chapters == ["book/claims"] + [f"book/executed/{name}" for name in NAMES]
 
 
 # --- the built book in a browser -----------------------------------------------------------
@@ -206,12 +206,8 @@ def serve(folder: Path):
         server.server_close()
 
 
-@pytest.mark.browser
-@pytest.mark.parametrize("name", NAMES)
-def test_chapter_widgets_render_offline_and_explorers_switch_views(name):
-    """Every chapter page: saved widgets render with no kernel and no request leaving localhost,
-    and every dropdown of every explorer on it switches the picture in the browser alone."""
-    page = f"book/executed/{name}.html"
+def check_page(page: str, screenshot: Path) -> dict:
+    """Open ``page`` of the built book in chromium (tests/browser/check_widgets.mjs); its report."""
     missing = [
         hint
         for path, hint in [
@@ -222,7 +218,6 @@ def test_chapter_widgets_render_offline_and_explorers_switch_views(name):
         if not path.exists()
     ]
     assert not missing, "; ".join(missing)
-    screenshot = SCREENSHOTS / f"{name}.png"
     with serve(HTML) as base, atomic_path(screenshot) as shot:
         run = subprocess.run(
             ["node", str(BROWSER_DIR / "check_widgets.mjs"), base + page, str(shot)],
@@ -230,17 +225,40 @@ def test_chapter_widgets_render_offline_and_explorers_switch_views(name):
         )
         assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
-    print(name, {k: v for k, v in report.items() if k != "requests"}, f"screenshot: {screenshot}")
+    print(page, {k: v for k, v in report.items() if k != "requests"}, f"screenshot: {screenshot}")
+    assert not report["errors"], report["errors"]
+    assert not report["failed"], report["failed"]
+    remote = [u for u in report["requests"] if urlsplit(u).hostname not in (None, "127.0.0.1", "localhost")]
+    assert not remote, f"the page reached outside localhost: {remote}"
+    return report
 
+
+@pytest.mark.browser
+def test_claims_page_shows_every_claim_and_the_front_page_its_summary():
+    """The generated claims page renders one table row per registered claim, and the front
+    page shows the per-paper summary computed from the same records."""
+    from whynot import claims
+    from whynot.claims import page as claims_page
+
+    report = check_page("book/claims.html", SCREENSHOTS / "claims.png")
+    assert report["tableRows"] == len(claims.registry())
+    front = (HTML / "book" / "intro.html").read_text()
+    text = re.sub(r"<[^>]+>|\s+", " ", front)
+    for line in claims_page.summary(claims_page.collect(book.CLAIMS_RECORDS)).values():
+        assert line in text, f"front page lacks the summary {line!r}"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", NAMES)
+def test_chapter_widgets_render_offline_and_explorers_switch_views(name):
+    """Every chapter page: saved widgets render with no kernel and no request leaving localhost,
+    and every dropdown of every explorer on it switches the picture in the browser alone."""
+    report = check_page(f"book/executed/{name}.html", SCREENSHOTS / f"{name}.png")
     assert report["rendered"], f"saved widget views did not render: {report}"
     assert report["views"] > 0 and report["subareas"] == report["views"]
     assert report["widgets"] > 0 and report["images"] >= 1
     assert report["explorers"] >= 1, "every chapter has an explorer (whynot.widgets.explorer)"
     assert report["loading"] == 0, "'Loading widget...' placeholders left"
-    assert not report["errors"], report["errors"]
-    assert not report["failed"], report["failed"]
-    remote = [u for u in report["requests"] if urlsplit(u).hostname not in (None, "127.0.0.1", "localhost")]
-    assert not remote, f"the page reached outside localhost: {remote}"
     switched = {s["explorer"] for s in report["switches"]}
     assert switched == set(range(report["explorers"])), f"explorers without a dropdown: {report}"
     assert all(s["changed"] for s in report["switches"]), report["switches"]

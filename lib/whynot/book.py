@@ -1,4 +1,5 @@
-"""Execute the book's notebooks: ``python -m whynot.book execute --profile P [--out DIR] [NAMES]``.
+"""Execute the book's notebooks (``python -m whynot.book execute --profile P [--out DIR] [NAMES]``)
+and generate the claims page from their records (``python -m whynot.book claims``).
 
 Each ``notebooks/NAME.md`` (jupytext MyST markdown) runs through papermill with
 ``-p profile P``, in ``notebooks/``, with progress bars off, and is written to
@@ -6,6 +7,8 @@ Each ``notebooks/NAME.md`` (jupytext MyST markdown) runs through papermill with
 (hidden in the book); after it, papermill's injected-parameters cell is dropped when it only
 restates the parameters cell's defaults (so the book, and Colab users, see one parameters cell),
 run metadata (timings, paths) is removed and cell ids are numbered, so reruns give small diffs.
+The kernel writes the chapter's claim records to ``DIR/claims/NAME.json`` (``whynot.claims``);
+the stale file is removed first, so a chapter that stops recording leaves no old verdicts.
 
 It is also a Sphinx extension (``extra_extensions`` in ``_config.yml``): see ``setup``.
 """
@@ -24,12 +27,18 @@ import papermill
 import yaml
 from papermill.exceptions import PapermillExecutionError
 
+from whynot import claims
+from whynot.claims import page as claims_page
 from whynot.profiles import PROFILES
 from whynot.utils import PROGRESS_ENV, atomic_path
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 BOOK_CONFIG = ROOT / "_config.yml"
+CLAIMS_RECORDS = ROOT / "book/executed/claims"
+CLAIMS_PAGE = ROOT / "book/claims.md"
+CLAIMS_SUMMARY = ROOT / "book/_claims_summary.md"  # included by the front page
+README = ROOT / "README.md"
 KERNEL = "python3"
 COLAB_TAG = "colab-install"
 INJECTED_TAG = "injected-parameters"
@@ -102,6 +111,9 @@ def execute(name: str, profile: str, out_dir: Path) -> Path:
     """Execute ``notebooks/NAME.md`` with ``profile``; write and return ``out_dir/NAME.ipynb``."""
     nb = read_source(name)
     nb.cells.insert(0, colab_install_cell())
+    records = out_dir / "claims"
+    (records / f"{name}.json").unlink(missing_ok=True)
+    os.environ[claims.CLAIMS_DIR_ENV] = str(records.resolve())  # the kernel inherits it
     nb.metadata.pop("jupytext", None)
     try:
         nb = papermill.execute_notebook(
@@ -146,7 +158,20 @@ def main(argv: list[str] | None = None) -> int:
         "profile, _build/PROFILE otherwise)"
     )
     run.add_argument("names", nargs="*", metavar="NAME", help="notebook names (default: all)")
+    page = commands.add_parser(
+        "claims", help="generate the claims page, the front page's summary and the README's "
+        "from the chapters' records"
+    )
+    page.add_argument("--records", type=Path, default=CLAIMS_RECORDS,
+                      help="folder of the chapters' records (default: book/executed/claims)")
+    mode = page.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true",
+                      help="write nothing; fail if the committed page or summaries are stale")
+    mode.add_argument("--validate", action="store_true",
+                      help="write nothing; only check that every claim has a valid record")
     args = parser.parse_args(argv)
+    if args.command == "claims":
+        return generate_claims(args.records, check=args.check, validate=args.validate)
 
     try:
         available = notebook_names()
@@ -174,6 +199,39 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
+    return 0
+
+
+def generate_claims(records: Path, check: bool = False, validate: bool = False) -> int:
+    """Write (or ``check`` against the committed files) the claims page, the front page's
+    summary and the README's, from the records in ``records``; with ``validate``, only check
+    the records. A missing record or an unknown verdict fails with a one-line error."""
+    try:
+        found = claims_page.collect(records)
+        if validate:
+            print(f"{len(found)} claims recorded in {records}: "
+                  f"{claims.tally(r.verdict for r in found.values())}")
+            return 0
+        outputs = {
+            CLAIMS_PAGE: claims_page.render(found),
+            CLAIMS_SUMMARY: claims_page.summary_markdown(found),
+            README: claims_page.readme_section(README.read_text(), found, "book/claims.md"),
+        }
+    except claims.ClaimError as e:
+        print(f"claims: {e}", file=sys.stderr)
+        return 1
+    stale = [path for path, text in outputs.items() if not path.exists() or path.read_text() != text]
+    if check:
+        if stale:
+            names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
+            print(f"claims: {names} out of date with {records}: run `python -m whynot.book claims`"
+                  " and commit", file=sys.stderr)
+            return 1
+        return 0
+    for path in stale:
+        with atomic_path(path) as tmp:
+            tmp.write_text(outputs[path])
+    print(f"claims page: {len(found)} claims, {claims.tally(r.verdict for r in found.values())}")
     return 0
 
 

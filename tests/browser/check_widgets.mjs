@@ -23,7 +23,9 @@ try {
 
   await page.goto(url, { waitUntil: "load" });
   // The widget manager puts a rendered .widget-subarea before every saved view.
-  report.rendered = await page
+  // Pages without saved widgets (the claims page) skip the wait.
+  const hasViews = (await page.locator(VIEW_SCRIPT).count()) > 0;
+  report.rendered = hasViews && await page
     .waitForFunction(
       (sel) => {
         const views = document.querySelectorAll(sel).length;
@@ -45,6 +47,7 @@ try {
         images: document.querySelectorAll("img.widget-image").length,
         explorers: document.querySelectorAll(explorer).length,
         loading: (document.body.innerText.match(/Loading widget/g) || []).length,
+        tableRows: document.querySelectorAll("main table tbody tr").length,
       }),
       [VIEW_SCRIPT, EXPLORER],
     ),

@@ -25,11 +25,12 @@ import importlib
 import json
 import math
 import os
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from whynot.report import fixed
 from whynot.stats import VERDICT_RESOLUTION, verdict as _side_of_zero
@@ -142,9 +143,11 @@ class Record:
 
 
 # --- the rule ----------------------------------------------------------------------------------
-def direction_of(metric: ModuleType | str) -> str:
-    """``"higher"`` or ``"lower"``: a metric module's declared ``DIRECTION`` (which way is
-    better), or the string itself."""
+def direction_of(metric: ModuleType | Callable | str) -> str:
+    """``"higher"`` or ``"lower"``: a metric's declared ``DIRECTION`` (which way is better),
+    read from its module (or from the module that defines a metric function), or the string."""
+    if callable(metric):  # `from whynot.metrics import deletion` gives the function
+        metric = sys.modules[metric.__module__]
     direction = getattr(metric, "DIRECTION", metric)
     if direction not in DIRECTIONS:
         raise ClaimError(
@@ -154,7 +157,7 @@ def direction_of(metric: ModuleType | str) -> str:
     return direction
 
 
-def judge(low: float, high: float, claimed: ModuleType | str = "higher", boundary: float = 0.0,
+def judge(low: float, high: float, claimed: ModuleType | Callable | str = "higher", boundary: float = 0.0,
           resolution: float = VERDICT_RESOLUTION) -> str:
     """The verdict on a claim that an effect lies ``claimed`` (``"higher"`` / ``"lower"``, or a
     metric module: its ``DIRECTION``, for "better on this metric") than ``boundary``, from the
@@ -186,7 +189,7 @@ def combine(verdicts: Iterable[str]) -> str:
 
 
 def measured(claim: str, effect: float, low: float, high: float, why: str,
-             claimed: ModuleType | str = "higher", boundary: float = 0.0, **context) -> Record:
+             claimed: ModuleType | Callable | str = "higher", boundary: float = 0.0, **context) -> Record:
     """A :class:`Record` judged by :func:`judge` from an effect and its interval (``context``:
     ``n``, ``unit``, ``data``, ``model``, ``decimals``). Undefined numbers are kept as None."""
     def finite(value):

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from torch import Tensor
 
-# Whether higher is better depends on what was kept: for the class whose positive features were
-# kept it should rise, for the class whose negative features were kept it should fall.
-DIRECTION = "higher when class t_i's positive features are kept, lower when its negative ones are"
+# Which way is better depends on what was kept: for the class whose positive features were kept
+# it should rise (DIRECTION), for the class whose negative features were kept it should fall.
+DIRECTION = "higher"
+DIRECTION_NEGATIVE_KEPT = "lower"
 
 
 def relative_probability(logits: Tensor, classes: Tensor) -> Tensor:
