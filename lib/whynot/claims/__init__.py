@@ -230,7 +230,7 @@ def claims_of(chapter: str) -> list[Claim]:
 def record(*records: Record | Sequence[Record]):
     """Check ``records`` against the registry, save them for the claims page (when
     ``$WHYNOT_CLAIMS_DIR`` is set: merged into that folder's ``CHAPTER.json``, written
-    atomically) and return them as a table for the reader."""
+    atomically) and return them as a table for the reader, one row per claim id."""
     import pandas as pd
 
     flat = [r for item in records for r in ([item] if isinstance(item, Record) else item)]
@@ -245,10 +245,12 @@ def record(*records: Record | Sequence[Record]):
             saved = load_records(path) if path.exists() else {}
             saved.update({r.claim: r for r in flat if claims[r.claim].chapter == chapter})
             save_json({"chapter": chapter, "records": [dataclasses.asdict(r) for r in saved.values()]}, path)
-    return pd.DataFrame(
-        [{"claim": claims[r.claim].where + ": " + claims[r.claim].statement, "ours": r.ours(),
-          "verdict": r.verdict, "why": r.why} for r in flat]
-    ).style.hide(axis="index") if flat else pd.DataFrame()
+    table = pd.DataFrame(
+        [{"claim": r.claim, "where": claims[r.claim].where, "ours": r.ours(), "verdict": r.verdict,
+          "why": r.why} for r in flat],
+        columns=["claim", "where", "ours", "verdict", "why"],
+    )
+    return table.set_index("claim")
 
 
 def load_records(path: str | os.PathLike) -> dict[str, Record]:
