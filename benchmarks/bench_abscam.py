@@ -4,9 +4,9 @@
     python benchmarks/bench_abscam.py --models synth_vgg,efficientnet_lite0 --repeats 2
 
 Floors per image, at the chapter's layer (:func:`whynot.experiments.abscam.chapter_layer`):
-Abs-CAM_init needs one forward with gradients and the backward pass to the layer; the literal
-reading adds one forward of the masked image and one of the clean image (for the scores); the
-per-channel reading adds C masked forwards (one per channel) and the clean one, batched at our
+Abs-CAM_init needs one forward with gradients and the backward pass to the layer; the summed
+variant adds one forward of the masked image and one of the clean image (for the scores); the
+literal, per-channel reading adds C masked forwards (one per channel) and the clean one, batched at our
 chunk size; ScoreCAM needs one forward and C masked ones; Group-CAM the forward-backward and
 G + 1 forwards (the masked images and the blurred one). Each
 floor is timed right before and right after each run; ratios are medians of per-run ratios.
@@ -57,10 +57,10 @@ def main() -> None:
 
         rows = {
             "Abs-CAM_init": (explain("abscam_init"), layer_floor(model, images, 0, layer)),
+            "Abs-CAM (summed)": (explain("abscam", reading="summed", contrast="softmax", batch_size=CHUNK),
+                                 layer_floor(model, images, 2, layer)),
             "Abs-CAM (literal)": (explain("abscam", reading="literal", contrast="softmax", batch_size=CHUNK),
-                                  layer_floor(model, images, 2, layer)),
-            "Abs-CAM (channels)": (explain("abscam", reading="channels", contrast="softmax", batch_size=CHUNK),
-                                   layer_floor(model, images, channels + 1, layer)),
+                                  layer_floor(model, images, channels + 1, layer)),
             "ScoreCAM": (explain("scorecam", contrast="softmax", relu=True, channel_softmax=False,
                                  batch_size=CHUNK), layer_floor(model, images, channels + 1, layer, backward=False)),
             "Group-CAM": (explain("groupcam", groups=GROUPS, contrast="softmax", relu=True, batch_size=CHUNK),

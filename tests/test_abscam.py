@@ -1,4 +1,5 @@
-"""Abs-CAM: both readings of Eq. 5 against hand-written loops, and the literal reading's identity."""
+"""Abs-CAM: the literal (per-channel) reading of Eqs. 3-5 and the summed variant against
+hand-written loops, and the summed variant's identity."""
 from __future__ import annotations
 
 import pytest
@@ -50,20 +51,22 @@ def test_initial_map_is_normalised_upsampled_absolute_gradcam():
             torch.testing.assert_close(maps[b, k], expected)
 
 
-def test_literal_reading_is_the_initial_map_scaled_by_the_masked_score():
+def test_summed_variant_is_the_initial_map_scaled_by_the_masked_score():
     model, images = normalising_model(), random_images(batch=2, size=8)
     initial = whynot.explain(model, images, method="abscam_init", layer=LAYER)
-    literal = whynot.explain(model, images, method="abscam", layer=LAYER, reading="literal", contrast="softmax")
+    summed = whynot.explain(model, images, method="abscam", layer=LAYER, reading="summed", contrast="softmax")
     top = model(images).argmax(1)
     for b in range(2):
         score = model(masked(model, images[b], initial[b, 0])[None]).softmax(1)[0, top[b]]
-        torch.testing.assert_close(literal[b, 0], score * initial[b, 0])
-    torch.testing.assert_close(min_max(literal), initial)  # the identity the issue asks to show
+        torch.testing.assert_close(summed[b, 0], score * initial[b, 0])
+    torch.testing.assert_close(min_max(summed), initial)  # the identity the issue asks to show
 
 
-def test_channel_reading_matches_a_loop_over_channels():
+def test_literal_reading_matches_a_loop_over_channels():
     model, images = normalising_model(), random_images(batch=2, size=8)
     maps = whynot.explain(model, images, method="abscam", layer=LAYER, topk=2, contrast="softmax", batch_size=3)
+    torch.testing.assert_close(maps, whynot.explain(model, images, method="abscam", layer=LAYER, topk=2,
+                                                    contrast="softmax", reading="literal"))  # the default
     classes = model(images).topk(2).indices
     for b in range(2):
         for k in range(2):
@@ -71,8 +74,10 @@ def test_channel_reading_matches_a_loop_over_channels():
             gradient, activations = gradient_and_activations(model, images[b], target)
             weights = gradient.abs().mean(dim=(1, 2))
             saliency = torch.zeros(8, 8, dtype=images.dtype)
-            for channel in range(activations.shape[0]):
+            for channel in range(activations.shape[0]):  # Algorithm 1's loop; Eq. 3 per channel
                 mask = min_max(up((weights[channel] * activations[channel])[None], (8, 8)))[0]
+                if weights[channel] > 0:  # S removes the positive weight: the mask is A^k's alone
+                    torch.testing.assert_close(mask, min_max(up(activations[channel][None], (8, 8)))[0])
                 score = model(masked(model, images[b], mask)[None]).softmax(1)[0, target]
                 saliency += score * mask
             torch.testing.assert_close(maps[b, k], min_max(saliency.relu()))

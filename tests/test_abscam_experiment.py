@@ -1,6 +1,8 @@
 """Chapter 07's experiment: its rows against direct calls, both readings, summaries, verdicts, COCO rows."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,7 +21,7 @@ def smoke_table(tmp_path_factory):
     return runner.run(experiment, out=tmp_path_factory.mktemp("abscam"), progress=False)
 
 
-def test_runner_rows_equal_direct_scores_and_the_literal_rows_equal_the_initial_ones(smoke_table):
+def test_runner_rows_equal_direct_scores_and_the_summed_rows_equal_the_initial_ones(smoke_table):
     from whynot.data.synthetic import load_synthbirds
     from whynot.models.zoo import load_model
 
@@ -32,10 +34,11 @@ def test_runner_rows_equal_direct_scores_and_the_literal_rows_equal_the_initial_
     np.testing.assert_allclose(rows.increase, average_increase(model, images, maps, classes).numpy())
     np.testing.assert_allclose(rows.deletion, deletion(model, images, maps, classes).auc.numpy(), atol=1e-6)
     np.testing.assert_allclose(rows.insertion, insertion(model, images, maps, classes).auc.numpy(), atol=1e-6)
-    literal = smoke_table[smoke_table.method == "abscam_literal"]
-    assert literal.deletion.isna().all() and literal.insertion.isna().all()  # ranks = Abs-CAM_init's
-    gaps = abscam.literal_identity(smoke_table)
-    assert gaps.drop_top50 < 1e-3 and gaps.hit_parts == 0 and gaps.mass_bird < 1e-6
+    summed = smoke_table[smoke_table.method == "abscam_summed"]
+    assert summed.deletion.isna().all() and summed.insertion.isna().all()  # ranks = Abs-CAM_init's
+    np.testing.assert_allclose(rows.entropy, abscam.map_entropy(maps).numpy(), atol=1e-6)
+    gaps = abscam.summed_identity(smoke_table)
+    assert gaps.drop_top50 < 1e-3 and gaps.hit_parts == 0 and gaps.mass_bird < 1e-6 and gaps.entropy < 1e-6
     assert smoke_table.bird_zone.between(0, 1).all() and smoke_table.hit_parts.isin([0.0, 1.0]).all()
 
 
@@ -69,26 +72,62 @@ def rows(method_values: dict[str, list[float]], metric: str) -> pd.DataFrame:
                          for method, values in method_values.items() for i, v in enumerate(values)])
 
 
-def test_summaries_compare_with_the_paper_and_verdicts_follow_the_intervals():
+def test_summaries_compare_with_the_paper_at_its_precision_and_records_follow_the_intervals():
     better = {m: [40.0, 50.0, 60.0, 45.0] for m in abscam.RIVALS} | {"abscam": [30.0, 40.0, 50.0, 35.0]}
-    table = rows(better, "drop_top50").assign(increase_top50=100.0, insertion=0.5, deletion=0.1, hit_parts=1.0)
+    table = rows(better, "drop_top50").assign(increase_top50=100.0, insertion=0.5, deletion=0.1, hit_parts=1.0,
+                                              parts_zone=0.2, data="synthbirds")
     summary = abscam.summarize(table)
-    assert list(summary.index) == [m for m in abscam.METHODS if m != "abscam_literal"]
+    assert list(summary.index) == [m for m in abscam.METHODS if m != "abscam_summed"]
     assert summary.loc["abscam", "drop_top50"] == pytest.approx(38.75) and summary.loc["abscam", "images"] == 4
     compared = abscam.compare_table2(summary)
-    assert compared.loc["Abs-CAM", ("drop", "paper")] == pytest.approx(34.2)
+    assert compared.loc["Abs-CAM", ("drop", "paper")] == "34.2"
+    assert compared.loc["Grad-CAM", ("deletion", "paper")] == "0.1110"  # not 0.111: as printed
+    assert compared.loc["Group-CAM", ("insertion", "paper")] == "0.493"
     assert compared.loc["Abs-CAM", ("drop", "ours")] == pytest.approx(38.75)
-    found = abscam.verdicts(table)
-    grid = abscam.verdict_grid(found)
-    assert (grid["drop_top50"] == "holds").all()  # lower by 10 points on every image
-    assert (grid["insertion"] == "not resolved").all()  # equal everywhere
-    worse = abscam.verdicts(table.assign(drop_top50=np.where(table.method == "abscam", 99.0, 1.0)))
-    assert (abscam.verdict_grid(worse)["drop_top50"] == "does not hold").all()
-    times = pd.DataFrame({"ratio": [2.0, 50.0]}, index=["gradcam", "abscam"])
-    assert abscam.verdicts(table, times=times).iloc[-1].verdict == "does not hold"  # 25x > 10x
-    table3 = abscam.compare_table3(summary, times.reindex(list(abscam.METHODS)).fillna(2.0))
+    found = {r.claim: r for r in abscam.claim_records(table)}
+    assert found["abscam-table2-drop"].verdict == "holds"  # 10 points lower on every image
+    assert found["abscam-table2-drop"].effect == pytest.approx(-10.0) and found["abscam-table2-drop"].n == 4
+    assert found["abscam-table2-insertion"].verdict == "not resolved"  # equal everywhere
+    assert found["abscam-fig3-other-cnn"].verdict == "holds"  # every image hits; chance is 0.2
+    assert found["abscam-fig3-other-cnn"].effect == pytest.approx(0.8)
+    worse = table.assign(drop_top50=np.where(table.method == "abscam", 99.0, 1.0))
+    assert {r.claim: r for r in abscam.claim_records(worse)}["abscam-table2-drop"].verdict == "does not hold"
+    mixed = table.assign(drop_top50=np.where((table.method == "abscam") | (table.method == "gradcam"), 1.0, 9.0))
+    tied = {r.claim: r for r in abscam.claim_records(mixed)}["abscam-table2-drop"]
+    assert tied.verdict == "partly holds" and tied.effect == pytest.approx(0.0)  # level with Grad-CAM
+    grid = abscam.setting_grid(table)
+    assert (grid["drop"] == "holds").all() and len(grid) == len(abscam.RIVALS)
+    times = pd.DataFrame({"repeat": [0, 0, 1, 1], "method": ["gradcam", "abscam"] * 2, "seconds": [2.0, 50.0, 1.0, 25.0]})
+    record = abscam.time_record(times, "m", "d")
+    assert record.verdict == "does not hold" and record.effect == pytest.approx(25.0)  # 25x > 10x
+    assert record.n == 2 and record.unit == "timing repeats"
+    table3 = abscam.compare_table3(summary, pd.DataFrame({"seconds": [2.0, 50.0]}, index=["gradcam", "abscam"]))
     assert table3.loc["Abs-CAM", ("time / Grad-CAM", "paper")] == pytest.approx(23.46 / 16.84)
     assert table3.loc["Abs-CAM", ("time / Grad-CAM", "ours")] == pytest.approx(25.0)
+
+
+def test_concentration_records_read_mass_on_the_bird_and_entropy():
+    spread = {m: [0.5, 0.6, 0.7] for m in abscam.RIVALS} | {"abscam": [0.6, 0.7, 0.8]}
+    table = rows(spread, "entropy").assign(data="synthbirds")
+    table["mass_bird"] = np.where(table.method == "abscam", 0.9, 0.5)
+    found = {r.claim: r for r in abscam.claim_records(table)}
+    assert found["abscam-fig2-noise"].verdict == "does not hold"  # 0.1 more spread than each rival
+    assert found["abscam-fig2-concentrated"].verdict == "holds"  # 0.4 more mass on the bird
+    assert found["abscam-fig5-final"].verdict == "partly holds"  # more mass, but more spread
+    assert found["abscam-fig5-final"].effect == pytest.approx(0.1)
+    no_birds = {r.claim: r for r in abscam.claim_records(table.drop(columns="mass_bird"))}
+    assert no_birds["abscam-fig2-concentrated"].verdict == "not tested"
+    assert no_birds["abscam-fig5-final"].verdict == "does not hold"
+
+
+def test_map_entropy_by_hand():
+    from whynot.metrics import map_entropy
+
+    maps = torch.tensor([[[1.0, 1.0], [1.0, 1.0]], [[0.0, 0.0], [0.0, 3.0]], [[2.0, 2.0], [0.0, -1.0]],
+                         [[0.0, 0.0], [0.0, -1.0]]])
+    found = map_entropy(maps)
+    assert found[:3].tolist() == pytest.approx([1.0, 0.0, 0.5])  # uniform, one pixel, log 2 / log 4
+    assert math.isnan(found[3]) and math.copysign(1.0, found[1]) == 1.0  # no mass; no -0
 
 
 def test_class_discrimination_scores_every_map_and_the_uniform_chance():
@@ -103,15 +142,18 @@ def test_class_discrimination_scores_every_map_and_the_uniform_chance():
         assert row.part_mass == pytest.approx(share)
     assert similarity.similarity.between(-1, 1).all() and set(similarity.method) == set(abscam.CONTRAST_MAPS)
     same = similarity.assign(similarity=1.0)  # the same map for both classes: no discrimination
-    found = abscam.verdicts(pd.DataFrame({"image": [0], "method": ["abscam"]}), similarity=same)
-    assert (found[found.metric == "similarity"].verdict == "does not hold").all()
+    fig4, fig2 = abscam.discrimination_records(table, same)
+    assert fig4.claim == "abscam-fig4-discrimination" and fig4.verdict in ("partly holds", "does not hold")
+    assert fig2.verdict == "not resolved" and fig2.effect == pytest.approx(0.0)  # Grad-CAM's too
+    assert fig4.n == table.image.nunique()  # images, not maps (two per image)
 
 
-def test_running_times_cover_every_method():
+def test_repeat_times_cover_every_method_and_every_repeat():
     from whynot.models.zoo import load_model
 
-    times = abscam.running_times(load_model("synth_vgg"), torch.rand(2, 3, 56, 56), repeats=1)
-    assert list(times.index) == list(abscam.METHODS) and (times.ratio > 0).all()
+    times = abscam.repeat_times(load_model("synth_vgg"), torch.rand(2, 3, 56, 56), repeats=2)
+    assert list(dict.fromkeys(times.method)) == ["forward", *abscam.METHODS]
+    assert len(times) == 2 * (len(abscam.METHODS) + 1) and (times.seconds > 0).all()
 
 
 def test_coco_rows_point_each_category_with_its_best_imagenet_class(root, monkeypatch):  # noqa: F811

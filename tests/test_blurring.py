@@ -330,8 +330,8 @@ def test_contrast_comparison_and_direction_by_hand():
 def test_side_by_side_puts_the_papers_rows_beside_ours():
     summary = blurring.summarize(hand_table())
     table = blurring.side_by_side(summary, "m")
-    assert table.loc[("GradCAM", "t2", "paper (CUB)"), ("Gaussian blur", "positive", "weighted")] == 0.776
-    assert table.loc[("XGradCAM", "t1", "KTH (CUB, equal)"), ("zeros", "negative", "original")] == 0.426
+    assert table.loc[("Grad-CAM", "t2", "paper (CUB)"), ("Gaussian blur", "positive", "weighted")] == 0.776
+    assert table.loc[("XGrad-CAM", "t1", "KTH (CUB, equal)"), ("zeros", "negative", "original")] == 0.426
     ours = table.loc[("LA", "t1", "ours: m, plain")]
     assert ours[("Gaussian blur", "positive", "original")] == pytest.approx(0.6)
     assert ours[("unmasked", "", "")] == 0.6 and np.isnan(ours[("zeros", "positive", "original")])
@@ -367,3 +367,65 @@ def test_bad_images_models_and_names_are_refused():
         blurring.experiment("huge")
     with pytest.raises(ValueError, match="smoke plan"):
         blurring.experiment("smoke", models=["synth_resnet"])
+
+
+# --- the claims (whynot.claims.ch04), on hand-made tables ---------------------------------------
+
+def test_the_expected_direction_is_the_relative_probabilitys_declared_one():
+    assert blurring.expected_direction("positive") == "higher"
+    assert blurring.expected_direction("negative") == "lower"
+    assert blurring.EXPECTED == {"positive": 1, "negative": -1}
+    with pytest.raises(ValueError, match="positive"):
+        blurring.expected_direction("both")
+
+
+def test_weighted_better_and_direction_records_by_hand():
+    table = hand_table()
+    differences = blurring.compare_contrasts(table)
+    directions = blurring.compare_with_unmasked(table)
+    # LA, one cell per sign: positive kept, weighted better (+0.1 .. +0.2); negative kept, the
+    # differences (0, +0.1, -0.1, 0) leave it unresolved
+    better = blurring.weighted_better_record("wang-table1-weighted-better", differences)
+    assert (better.verdict, better.n) == ("partly holds", 2)
+    assert "holds in 1, does not hold in 0, not resolved in 1 of 2" in better.why
+    # weighted maps: positive kept, changes (+0.1, +0.1, +0.2, +0.2) up; negative kept, changes
+    # (-0.2, -0.2, -0.2, -0.2) + (0, 0.1, -0.1, 0): down
+    direction = blurring.direction_record("wang-table1-weighted-direction", directions,
+                                          "weighted")
+    assert (direction.verdict, direction.n) == ("holds", 2)
+    # the original map of t1 with negative features kept falls: "rises" does not hold
+    falls = blurring.direction_record("wang-table1-logit-fails", directions, "logit",
+                                      target="t1", kept="negative", claimed="higher")
+    assert (falls.verdict, falls.n) == ("does not hold", 1)
+
+
+def test_xgradcam_advantage_by_hand():
+    rows = []
+    for method, values in (("xgradcam", [0.2, 0.3, 0.2]), ("gradcam", [0.4, 0.4, 0.4]),
+                           ("la", [0.1, 0.3, 0.5])):
+        for image, value in enumerate(values):  # t1, negative features kept: lower is better
+            rows.append({"model": "m", "data": "d", "image": image, "label": 0,
+                         "subset": "above", "t1": 0, "t2": 1, "p1": 0.6, "p2": 0.4,
+                         "variant": "plain", "baseline": "blur", "method": method,
+                         "contrast": "weighted", "target": "t1", "kept": "negative",
+                         "replaced": 0.5, "r": value, "r_unmasked": 0.6})
+    advantage = blurring.xgradcam_advantage(pd.DataFrame(rows), seed=0).set_index("other")
+    assert advantage.loc["gradcam", "advantage"] == pytest.approx(0.4 - 0.7 / 3)
+    assert advantage.loc["la", "advantage"] == pytest.approx(0.2 / 3)  # (-0.1, 0, +0.3)
+    assert advantage.loc["gradcam", "low"] > 0  # (0.2, 0.1, 0.2) every resample above 0
+    assert advantage.loc["la", "low"] < 0 < advantage.loc["la", "high"]
+    record = blurring.xgradcam_record(advantage.reset_index())
+    assert (record.verdict, record.n) == ("partly holds", 2)
+
+
+def test_table1_records_cover_every_claim_of_the_chapter():
+    from whynot.claims import claims_of
+
+    table = hand_table()
+    records = blurring.table1_records(table, blurring.compare_contrasts(table),
+                                      blurring.compare_with_unmasked(table))
+    assert sorted(r.claim for r in records) == sorted(
+        c.id for c in claims_of("04_blurring_and_masking"))
+    verdicts = {r.claim: r.verdict for r in records}
+    assert verdicts["reports-table1-similar"] == "needs the full profile"
+    assert verdicts["wang-table1-other-datasets"] == "not tested"

@@ -7,6 +7,7 @@ Fig. 5's identity under test: max_1 = phi(e_t1 - e_t2) = -phi(e_t2 - e_t1) = -ma
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -100,8 +101,8 @@ def test_part_panel_highlights_one_part_and_dims_the_others():
     masks = torch.zeros(3, 2, 2, dtype=torch.bool)
     masks[0, 0, 0] = masks[1, 0, 1] = masks[2, 1, 1] = True
     picture = heatmaps.part_panel(masks, highlight="wing")
-    np.testing.assert_allclose(picture[0, 1], heatmaps.PART_COLOURS[1])
-    np.testing.assert_allclose(picture[0, 0], heatmaps.PART_COLOURS[0] / 3)
+    np.testing.assert_allclose(picture[0, 1], np.asarray(heatmaps.PART_COLOURS[1]))
+    np.testing.assert_allclose(picture[0, 0], np.asarray(heatmaps.PART_COLOURS[0]) / 3)
     np.testing.assert_allclose(picture[1, 0], 0)
     np.testing.assert_allclose(heatmaps.part_panel(masks, None)[1, 1], heatmaps.PART_COLOURS[2])
 
@@ -117,9 +118,9 @@ def test_explorer_views_cover_every_combination(single_thread):
     views = heatmaps.explorer_views(source, [2, 0], ["b", "a"], size=32)
     assert len(views) == 2 * 3 * 4 * 3  # images x methods x contrasts x classes
     assert {key[0] for key in views} == {"a", "b"} and {key[3] for key in views} == {"t1", "t2", "t3"}
-    view = views[("a", "GradCAM", "weighted", "t2")]
+    view = views[("a", "Grad-CAM", "weighted", "t2")]
     assert view.shape == (32, 3 * 32, 3) and view.dtype == np.uint8
-    assert not np.array_equal(view, views[("a", "GradCAM", "original", "t2")])
+    assert not np.array_equal(view, views[("a", "Grad-CAM", "original", "t2")])
 
 
 def test_the_full_profile_names_the_cub_variables_it_needs(monkeypatch):
@@ -128,3 +129,73 @@ def test_the_full_profile_names_the_cub_variables_it_needs(monkeypatch):
         heatmaps.cub_source()
     with pytest.raises(ValueError, match="unknown profile"):
         heatmaps.sources("huge")
+
+
+# --- claims: settings by hand, judged by whynot.claims ---------------------------------------
+def test_the_probability_map_is_the_scaled_weighted_map(single_thread):
+    model, images = tiny_cnn(), random_images(batch=4, size=8, seed=3)
+    residuals = heatmaps.probability_equivalence(model, images)
+    assert residuals.image.tolist() == [0, 1, 2, 3] and (residuals.residual < 1e-10).all()
+    settings = heatmaps.equivalence_settings({"tiny": residuals})
+    assert settings.verdict.tolist() == ["holds"]
+    # the logit map is not the probability's map: the same comparison fails for it
+    broken = residuals.assign(residual=0.5)
+    assert heatmaps.equivalence_settings({"tiny": broken}).verdict.tolist() == ["does not hold"]
+
+
+def changes_by_hand(n: int = 12) -> pd.DataFrame:
+    """Weighted maps: own +0.1, other -0.2 on every image; original maps: own 0, other +0.1."""
+    weighted = pd.DataFrame({"image": range(n), "contrast": "weighted", "own": 0.1,
+                             "other": -0.2})
+    original = pd.DataFrame({"image": range(n), "contrast": "original", "own": 0.0,
+                             "other": 0.1})
+    return pd.concat([weighted, original], ignore_index=True)
+
+
+def test_figure1_settings_by_hand():
+    settings = heatmaps.figure1_settings({"birds": changes_by_hand()})
+    # rise 0.1; fall of the other 0.2; (0.1 + 0.2) - (0 - 0.1) = 0.4; constant, so the intervals
+    # are points
+    np.testing.assert_allclose(settings.effect, [0.1, 0.2, 0.4])
+    np.testing.assert_allclose(settings.low, [0.1, 0.2, 0.4])
+    assert settings.verdict.tolist() == ["holds"] * 3
+    record = heatmaps.claim_records({"wang-fig1": settings}, "birds")[0]
+    assert record.verdict == "holds" and record.effect == pytest.approx(0.1) and record.n == 12
+    rising = changes_by_hand().assign(own=-0.05)  # blurring lowers the explained class
+    settings = heatmaps.figure1_settings({"birds": rising})
+    assert settings.verdict.tolist() == ["does not hold", "holds", "holds"]
+    assert heatmaps.claim_records({"wang-fig1": settings}, "birds")[0].verdict == "partly holds"
+    few = heatmaps.figure1_settings({"birds": changes_by_hand(n=5)})  # below MIN_IMAGES
+    assert few.verdict.tolist() == ["not resolved"] * 3
+    assert heatmaps.claim_records({"wang-fig1": few}, "birds")[0].verdict == "not resolved"
+
+
+def test_figure4_settings_by_hand():
+    rows = []
+    for image in range(10):
+        for method in ("Grad-CAM", "XGrad-CAM"):
+            for contrast, r, negative in (("original", 0.9, 0.6), ("weighted", -0.8, 0.5)):
+                rows.append({"input": "birds", "image": image, "method": method,
+                             "contrast": contrast, "r": r, "negative_t1": negative,
+                             "negative_t2": negative + 0.2})
+    settings = heatmaps.figure4_settings(pd.DataFrame(rows))
+    similar = settings["wang-fig4-similar"]
+    assert similar.method.tolist() == ["Grad-CAM"]  # XGrad-CAM is the reports' method
+    assert similar.effect.item() == pytest.approx(1.7) and similar.verdict.item() == "holds"
+    reports = settings["reports-fig4"]
+    assert len(reports) == 4 and (reports.verdict == "holds").all()
+    negative = settings["reports-negative-areas"]
+    assert negative.effect.item() == pytest.approx(0.7) and negative.verdict.item() == "holds"
+
+
+def test_figure5_settings_by_hand():
+    identities = pd.DataFrame({"input": "birds", "image": range(10), "r1": 0.95, "r2": 0.93,
+                               "r3": 0.92, "max_sum": [1e-7] * 9 + [2e-3]})
+    settings = heatmaps.figure5_settings(identities)
+    mean = settings["wang-fig5-mean"]
+    assert mean.effect.item() == pytest.approx(0.9333333) and mean.verdict.item() == "holds"
+    inverse = settings["wang-fig5-max-inverse"]  # one image of ten breaks the identity
+    assert inverse.effect.item() == 2e-3 and inverse.verdict.item() == "does not hold"
+    records = heatmaps.claim_records(settings, "birds")
+    assert [r.verdict for r in records] == ["holds", "does not hold", "partly holds"]
+    assert heatmaps.judged_identity(1e-7) == "holds"

@@ -18,10 +18,10 @@ from torch import nn
 from test_explainers import single_thread, tiny_cnn  # noqa: F401
 from whynot.data.synthetic import CLASS_NAMES, confusable_pairs, load_synthbirds
 from whynot.experiments import localization, runner
-from whynot.experiments.localization import (
-    differing_part, hit_zone, localization_table, pixel_tolerance, random_maps, scored,
-)
+from whynot.experiments.localization import localization_table, random_maps, scored
+from whynot.experiments.parts import differing_part, hit_zone
 from whynot.metrics import part_mass, pointing_game
+from whynot.metrics.pointing_game import pixel_tolerance
 from whynot.stats import bootstrap_ci
 
 
@@ -130,6 +130,16 @@ def test_a_map_that_is_the_part_mask_scores_mass_one_and_a_hit(single_thread):
     with torch.no_grad():
         p = rigged(birds, first, second)(birds.images).softmax(dim=1)
     np.testing.assert_allclose(per_image.p2, p[:, second].numpy(), rtol=1e-6)
+    # the original map is the wing's mask, inside the bird: all its positive mass is on the bird
+    assert (original.bird_mass == 1).all()
+    np.testing.assert_allclose(per_image.bird_share, birds.bird_masks.double().mean(dim=(1, 2)))
+    third = p.topk(3, dim=1).indices[:, 2]
+    assert (per_image.t3.to_numpy() == third.numpy()).all()
+    expected = [differing_part(first, int(t3)) or "" for t3 in third]
+    assert per_image.third_part.tolist() == expected
+    # on the t1/t3 part the wing's mask scores 1 if that part is the wing, else 0
+    for part, mass in zip(original.third_part, original.third_mass):
+        assert mass == (1 if part == "wing" else 0) or (part == "" and np.isnan(mass))
 
 
 def test_pairs_that_differ_in_more_than_one_part_are_counted_not_scored(single_thread):
@@ -253,3 +263,64 @@ def test_verdicts_read_the_paired_intervals():
     # excess over the part share: 0.4, 0.3, 0.2, all positive, so every resample is
     assert localization.tally(table, "mass_vs_uniform", "weighted") == {
         "higher": 1, "lower": 0, "unresolved": 0}
+
+
+# --- claims: paired comparisons judged by whynot.claims, combined per claim -------------------
+def comparison_table(n: int = 12) -> pd.DataFrame:
+    """One model, Grad-CAM, the map of t1 on n images with p2 = p3 = 0.3: the weighted map has
+    0.1 more part mass than max and 0.05 more than the original, and 0.2 less bird mass than the
+    original. Images 0-5 have a t1/t3 part (the wing) other than the t1/t2 part (the head),
+    where weighted beats max by 0.3; images 6.. share the head."""
+    images = pd.DataFrame({
+        "model": "m", "method": "gradcam", "rank": 1, "image": range(n), "p2": 0.3, "p3": 0.3,
+        "part": "head", "part_pixels": 4,
+        "third_part": ["wing" if i < 6 else "head" for i in range(n)], "third_part_pixels": 4,
+    })
+    return pd.concat([
+        images.assign(contrast="logit", mass=0.2, bird_mass=0.7, third_mass=0.1),
+        images.assign(contrast="max", mass=0.15, bird_mass=0.6, third_mass=0.0),
+        images.assign(contrast="weighted", mass=0.25, bird_mass=0.5, third_mass=0.3),
+    ], ignore_index=True)
+
+
+def test_compare_judges_paired_differences_by_hand():
+    table = comparison_table()
+    pair = localization.compare(table, "weighted", "max", ("mass",), n_resamples=200)
+    assert pair[["images", "verdict", "comparison"]].values.tolist() == [
+        [12, "holds", "weighted - max"]]
+    assert pair.effect.item() == pytest.approx(0.1) and pair.low.item() == pytest.approx(0.1)
+    bird = localization.compare(table, "weighted", "logit", ("bird_mass",), n_resamples=200)
+    assert bird.effect.item() == pytest.approx(-0.2) and bird.verdict.item() == "does not hold"
+    assert list(localization.third_scored(table).image.unique()) == [0, 1, 2, 3, 4, 5]
+    third = localization.compare(table, "weighted", "max", ("third_mass",), selection="third",
+                                 n_resamples=200)
+    assert third.images.item() == 6 and third.effect.item() == pytest.approx(0.3)
+    assert third.verdict.item() == "not resolved"  # 6 < MIN_IMAGES images decide nothing
+
+
+def test_settings_record_combines_and_shows_the_weakest():
+    settings = pd.DataFrame({
+        "model": ["a", "b", "c"], "images": [20, 30, 5], "effect": [0.2, -0.1, 0.5],
+        "low": [0.1, -0.2, 0.4], "high": [0.3, -0.05, 0.6],
+        "verdict": ["holds", "does not hold", "holds"]})
+    record = localization.settings_record("wang-tradeoff", settings)
+    assert record.verdict == "partly holds" and record.model == "b"
+    assert (record.effect, record.low, record.high, record.n) == (-0.1, -0.2, -0.05, 30)
+    assert record.why.startswith("1 holds, 1 does not hold in 2 settings (model)")
+    assert "1 with fewer than 10 images left out" in record.why
+    assert localization.settings_record("wang-tradeoff", settings[:1]).verdict == "holds"
+    assert localization.settings_record("wang-tradeoff", settings[2:]).verdict == "not resolved"
+
+
+def test_claim_records_read_the_table_by_hand():
+    table = pd.concat([comparison_table(), comparison_table().assign(method="la")])
+    table = table.assign(hit=1.0)
+    records, settings = localization.claim_records(table, n_resamples=200)
+    verdicts = {r.claim: r.verdict for r in records}
+    # the original's bird mass is 0.2 above the weighted's, the weighted's part mass 0.05 above
+    assert verdicts["wang-tradeoff"] == "holds"
+    # weighted above max on the t1/t2 part; the t1/t3 part has too few images (6)
+    assert verdicts["wang-fig5-max"] == "holds" and len(settings["wang-fig5-max"]) == 4
+    # part mass +0.05 holds; equal hits: an interval at 0 does not resolve
+    assert verdicts["wang-fig4-parts"] == "partly holds"
+    assert verdicts["reports-xgradcam"] == "not resolved"  # no XGrad-CAM rows

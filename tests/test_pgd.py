@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from test_explainers import random_images, single_thread, tiny_cnn  # noqa: F401
+from whynot.experiments import images as loader
 from whynot.experiments import pgd
 from whynot.experiments.pgd import CONTRASTS, perturb, summarize, target_scores
 from whynot.experiments.theory import linear_image_model
@@ -350,7 +351,7 @@ def test_run_batch_on_the_smoke_plan_gives_one_row_per_image_eps_iteration_and_c
     assert set(table.eps) == set(pgd.EPSILONS) and set(table.iterations) == set(pgd.ITERATIONS)
     assert set(table.contrast) == set(CONTRASTS)
     assert (table.model == "synth_vgg").all() and (table.target_is == "label").all()
-    labels = pgd.load_images("synthbirds", None, 0, batch["start"], batch["stop"])[1]
+    labels = loader.load_images("synthbirds", None, 0, batch["start"], batch["stop"])[1]
     assert (table.groupby("image").target.first().to_numpy() == labels.numpy()).all()
     # the "before" scores do not depend on the condition; every perturbation raises y_t
     assert (table.groupby("image")[["y_t_before", "p_t_before"]].nunique() == 1).all().all()
@@ -362,30 +363,28 @@ def test_run_batch_numbers_images_from_the_batch_start():
     assert [(b["start"], b["stop"]) for b in exp.batches] == [(0, 6), (6, 8)]
     table = exp.run_batch(exp.batches[1], torch.device("cpu"))
     assert sorted(set(table.image)) == [6, 7] and len(table) == 2 * 2 * 3 * 4
-    labels = pgd.load_images("synthbirds", None, 0, 0, 8)[1]
+    labels = loader.load_images("synthbirds", None, 0, 0, 8)[1]
     assert table.groupby("image").target.first().tolist() == labels[6:].tolist()
 
 
 def test_imagenet_images_come_in_a_seeded_order_from_the_folder_in_the_environment(tmp_path, monkeypatch):
     from fixtures_real import make_fake_imagenet_val
 
-    from whynot.experiments import pgd
-
     root = make_fake_imagenet_val(tmp_path / "val", ("n01440764", "n07920052"))
     model = torch.nn.Identity()
     model.whynot_meta = {"input_size": 32}
-    monkeypatch.delenv(pgd.IMAGENET_ENV, raising=False)
-    with pytest.raises(FileNotFoundError, match=pgd.IMAGENET_ENV):
-        pgd.load_images("imagenet", model, 0, 0, 2)
-    monkeypatch.setenv(pgd.IMAGENET_ENV, str(root))
-    images, labels = pgd.load_images("imagenet", model, 0, 0, 4)
+    monkeypatch.delenv(loader.IMAGENET_ENV, raising=False)
+    with pytest.raises(FileNotFoundError, match=loader.IMAGENET_ENV):
+        loader.load_images("imagenet", model, 0, 0, 2)
+    monkeypatch.setenv(loader.IMAGENET_ENV, str(root))
+    images, labels = loader.load_images("imagenet", model, 0, 0, 4)
     assert images.shape == (4, 3, 32, 32) and sorted(labels.tolist()) == [0, 0, 967, 967]
     order = torch.randperm(4, generator=torch.Generator().manual_seed(0)).tolist()
     assert labels.tolist() == [[0, 0, 967, 967][i] for i in order]
-    head, _ = pgd.load_images("imagenet", model, 0, 1, 3)
+    head, _ = loader.load_images("imagenet", model, 0, 1, 3)
     assert torch.equal(head, images[1:3])
     with pytest.raises(ValueError, match="holds 4 images, fewer than this plan's 5"):
-        pgd.load_images("imagenet", model, 0, 0, 5)
+        loader.load_images("imagenet", model, 0, 0, 5)
 
 
 def test_the_store_configuration_names_the_weights_and_the_data_version(monkeypatch):
@@ -409,3 +408,110 @@ def test_retrained_weights_give_another_store(tmp_path, monkeypatch):
     retrained.write_bytes(small.checkpoint_path("synth_vgg").read_bytes() + b"retrained")
     monkeypatch.setattr(small, "checkpoint_path", lambda name: retrained)
     assert runner.store_path(pgd.experiment("smoke")) != before
+
+
+# --- the claims (whynot.claims.ch02), on hand-made tables ---------------------------------------
+
+def claim_table(changes: dict[str, list[float]], metric: str = "p_t", iterations: int = 1,
+                eps: float = 0.5) -> pd.DataFrame:
+    """One setting: per contrast, the per-image change of ``metric`` (the others do not move)."""
+    rows = []
+    for contrast, values in changes.items():
+        for image, value in enumerate(values):
+            row = {"model": "m", "data": "d", "image": image, "eps": eps, "iterations": iterations,
+                   "contrast": contrast, "y_t_before": 0.0, "y_t_after": 0.0, "p_t_before": 0.0,
+                   "p_t_after": 0.0, "hit_before": False, "hit_after": False}
+            if metric == "accuracy":
+                row["hit_before"], row["hit_after"] = value < 0, value > 0
+            else:
+                row[f"{metric}_after"] = value
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_weighted_wins_ties_and_loses_by_the_interval_of_its_margin_over_the_best_other():
+    others = {"logit": [0.0] * 4, "mean": [0.0] * 4}
+    win = claim_table({**others, "max": [0.1] * 4, "weighted": [0.3, 0.4, 0.3, 0.4]})
+    tie = claim_table({**others, "max": [0.3] * 4, "weighted": [0.3] * 4}, iterations=2)
+    lose = claim_table({**others, "max": [0.5] * 4, "weighted": [0.1, 0.2, 0.1, 0.2]},
+                       iterations=10)
+    margins = pgd.weighted_margins(pd.concat([win, tie, lose]), "p_t")
+    assert margins.best_other.tolist() == ["max"] * 3
+    assert margins.margin.tolist() == pytest.approx([0.25, 0.0, -0.35])
+    assert margins.outcome.tolist() == ["wins", "ties", "loses"]
+    assert pgd.outcome_counts(margins) == {"wins": 1, "ties": 1, "loses": 1}
+    summary = summarize(pd.concat([win, tie, lose]))
+    record = pgd.weighted_best_record("p_t", margins, summary)
+    assert (record.claim, record.verdict, record.n) == ("wang-fig3-weighted-pt", "partly holds", 3)
+    assert "wins 1, ties 1" in record.why and "loses 1 of 3" in record.why
+
+
+def test_a_four_way_accuracy_tie_is_a_tie_and_the_claim_is_not_resolved():
+    same = [1, 0, 1, 0]  # every contrast fixes the same two images
+    table = claim_table({c: same for c in CONTRASTS}, metric="accuracy")
+    margins = pgd.weighted_margins(table, "accuracy")
+    assert margins.best_other.tolist() == ["logit"]  # the first among equals
+    assert margins.outcome.tolist() == ["ties"]
+    record = pgd.weighted_best_record("accuracy", margins, summarize(table))
+    assert record.verdict == "not resolved"
+
+
+def test_rank_agreement_by_hand_when_p_t_follows_the_accuracy_and_y_t_reverses_it():
+    # 4 contrasts x 1 iteration; accuracy and p_t rise in one order, y_t in the opposite one
+    order = {"logit": 0, "mean": 1, "max": 2, "weighted": 3}
+    rows = []
+    for contrast, rank in order.items():
+        for image in range(6):
+            hit = image < rank  # `rank` of the 6 images become hits
+            rows.append({"model": "m", "data": "d", "image": image, "eps": 0.5, "iterations": 1,
+                         "contrast": contrast, "hit_before": False, "hit_after": hit,
+                         "p_t_before": 0.0, "p_t_after": 0.1 * rank + 0.01 * image,
+                         "y_t_before": 0.0, "y_t_after": -1.0 * rank + 0.1 * image})
+    table = pd.DataFrame(rows)
+    agreement = pgd.rank_agreement(table, n_resamples=200)
+    row = agreement.iloc[0]
+    assert (row.rho_p, row.rho_y, row.difference) == pytest.approx((1.0, -1.0, 2.0))
+    assert 0 < row.low <= row.high <= 2
+    record = pgd.rank_agreement_record(agreement, summarize(table))
+    assert record.verdict == "holds" and record.n == 1
+    still = pd.DataFrame(rows).assign(hit_after=False)  # the accuracy never moves
+    assert math.isnan(pgd.rank_agreement(still, n_resamples=50).difference.iloc[0])
+    assert pgd.rank_agreement_record(pgd.rank_agreement(still, n_resamples=50),
+                                     summarize(still)).verdict == "not resolved"
+
+
+def test_reports_raise_record_counts_each_contrast_on_its_metric():
+    table = pd.concat([claim_table({"weighted": [0.1, 0.2], "max": [0.1, 0.2],
+                                    "logit": [0.0, 0.0], "mean": [0.0, 0.0]}),
+                       claim_table({"weighted": [0.0, 0.0], "max": [0.0, 0.0],
+                                    "logit": [1.0, 2.0], "mean": [1.0, 2.0]}, "y_t")])
+    summary = summarize(table)  # one setting: the p_t and y_t rows average over both tables
+    record = pgd.reports_raise_record(summary)
+    # p_t of weighted/max: changes (0.1, 0.2, 0, 0) over 4 rows: interval covers 0, as the
+    # accuracy (no change); y_t of logit/mean: (0, 0, 1, 2) likewise: nothing resolved
+    assert record.n == 6 and record.verdict == "not resolved"
+    rising = summarize(claim_table({c: [0.1, 0.2, 0.3] for c in CONTRASTS}))
+    assert "a rise in 2" in pgd.reports_raise_record(rising).why  # weighted and max on p_t
+
+
+def test_printed_update_collapses_the_iterations_and_leaves_the_unit_interval():
+    model, images, weight, targets = linear_case()
+    eps = 1 / 8
+    one = pgd.printed_update(model, images, targets, "logit", eps, 1)
+    ten = pgd.printed_update(model, images, targets, "logit", eps, 10)
+    torch.testing.assert_close(ten, one)  # the gradient at x: N steps of eps/N are one step
+    signs = torch.tensor(SIGNS_FIRST, dtype=torch.float64).view(SHAPE)
+    torch.testing.assert_close(one[0], images[0] + eps * signs)  # no clamp binds
+    assert one.min() < 0 and one.max() > 1
+    record = pgd.printed_equation_record(model, images, targets, eps=eps)
+    assert record.verdict == "holds" and record.n == 2
+
+
+def test_eps_record_is_not_tested_and_says_how_the_ordering_compares():
+    small = claim_table({"logit": [0.1], "mean": [0.1], "max": [0.2], "weighted": [0.3]},
+                        eps=0.001)
+    large = claim_table({"logit": [0.3], "mean": [0.3], "max": [0.9], "weighted": [0.6]},
+                        eps=0.003)
+    record = pgd.eps_record(summarize(pd.concat([small, large])))
+    assert record.verdict == "not tested"
+    assert "in 0 of 1" in record.why and "3.0-3.0x" in record.why  # 2.1 / 0.7 = 3

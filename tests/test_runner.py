@@ -260,7 +260,7 @@ def test_command_line_status_and_table(tmp_path, capsys, monkeypatch, reference)
 @pytest.mark.parametrize("argv, message", [
     (["run", TOY, "--profile", "smoke", "--shard", "2/2"], "--shard must look like i/n with 0 <= i < n"),
     (["run", TOY, "--profile", "smoke", "--shard", "first"], "--shard must look like i/n"),
-    (["run", "nope", "--profile", "smoke"], "unknown experiment 'nope'; known: abscam, blurring, groupcam, localization, pgd, vit"),
+    (["run", "nope", "--profile", "smoke"], "unknown experiment 'nope'; known: abscam, blurring, dominating, groupcam, localization, pgd, vit"),
     (["run", "no_such_module:experiment", "--profile", "smoke"], "cannot load the experiment factory"),
     (["run", TOY], "the following arguments are required: --profile"),
     (["status", TOY, "--out", "somewhere"], "a module:attr NAME needs --profile"),

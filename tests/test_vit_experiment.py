@@ -35,7 +35,7 @@ def test_sweep_equals_one_explain_call_per_layer(model, birds):
     for label, name in layers.items():
         expected = whynot.explain(model, images, layer=name, classes=classes, contrast=vit.CONTRASTS)
         for contrast in vit.CONTRASTS:
-            torch.testing.assert_close(maps[f"GradCAM {label}"][contrast], expected[contrast], atol=1e-6, rtol=1e-5)
+            torch.testing.assert_close(maps[f"Grad-CAM {label}"][contrast], expected[contrast], atol=1e-6, rtol=1e-5)
     for method, name in ((vit.ROLLOUT, "rollout"), (vit.PLAIN_ROLLOUT, "attention_rollout")):
         expected = whynot.explain(model, images, method=name, classes=classes, contrast=vit.CONTRASTS)
         for contrast in vit.CONTRASTS:
@@ -55,60 +55,98 @@ def test_runner_rows_cover_every_method_contrast_and_rank(tmp_path):
     experiment = vit.experiment("smoke", n_images=4)
     table = runner.run(experiment, out=tmp_path, progress=False)
     methods = set(table[table.model == "vit"].method)
-    assert methods == {f"GradCAM {label}" for label in vit.sweep_layers(load_model("synth_vit"))} | {
+    assert methods == {f"Grad-CAM {label}" for label in vit.sweep_layers(load_model("synth_vit"))} | {
         vit.ROLLOUT, vit.PLAIN_ROLLOUT}
     assert set(table[table.model == "cnn"].method) == {vit.CNN_METHOD}
     assert len(table) == 4 * (len(methods) + 1) * len(vit.CONTRASTS) * 2
     logit = table[table.contrast == "logit"].corr_own.dropna()
     assert np.allclose(logit, 1.0)
-    assert table[table.method == "GradCAM block 3"].corr_own.isna().all()  # zero maps: no correlation
+    assert table[table.method == "Grad-CAM block 3"].corr_own.isna().all()  # zero maps: no correlation
     again = runner.run(experiment, out=tmp_path, progress=False)
     pd.testing.assert_frame_equal(again, table)
 
 
-def synthetic_table(n: int = 40, seed: int = 0) -> pd.DataFrame:
-    """Rows with a known truth: rollout on the part, GradCAM uniform; weighted maps correlate with
-    the logit map as p1 - p2 (rank 1)."""
-    rng = np.random.default_rng(seed)
+#: Part mass of t1's logit maps per ViT method in :func:`synthetic_table` (NaN: zero maps).
+MASS = {"Grad-CAM block 0": 0.3, "Grad-CAM block 1": 0.1, "Grad-CAM block 2": 0.05,
+        "Grad-CAM block 3": float("nan"), "Grad-CAM block 3 norm1": 0.08, vit.ROLLOUT: 0.5}
+
+
+def synthetic_table(n: int = 40) -> pd.DataFrame:
+    """Rows with a known truth: the uniform map's part share is 0.1, so block 0 and rollout beat
+    it, blocks 1 (a tie) and the rest do not; the contrasts do not move a ViT map's mass but move
+    the CNN's from 0.1 to 0.4; contrast maps correlate with the logit map as 1 - p2."""
     gap = np.linspace(0.05, 0.95, n)
     rows = []
     for image in range(n):
         p1 = 0.5 + gap[image] / 2
         base = dict(image=image, p1=p1, p2=p1 - gap[image], part="tail", part_pixels=50, part_share=0.1,
-                    hit_zone_share=0.2, label=0, t1=0, t2=1)
-        for model, methods in (("vit", ["GradCAM block 0", "GradCAM block 1", "GradCAM block 2",
-                                        "GradCAM block 3 norm1", vit.ROLLOUT]), ("cnn", [vit.CNN_METHOD])):
+                    hit_zone_share=0.2, label=0, t1=0, t2=1, vit="synth_vit")
+        for model, methods in (("vit", list(MASS)), ("cnn", [vit.CNN_METHOD])):
             for method in methods:
                 for contrast in vit.CONTRASTS:
                     for rank in (1, 2):
-                        mass = 0.5 if method == vit.ROLLOUT else 0.1 + rng.normal(0, 0.01)
-                        corr = 1.0 if contrast == "logit" else (gap[image] if model == "vit" else 0.0)
+                        mass = MASS[method] if model == "vit" else 0.4 if contrast == "weighted" else 0.1
+                        corr = 1.0 if contrast == "logit" else 1 - base["p2"]
+                        if method == "Grad-CAM block 3":
+                            corr = float("nan")
                         rows.append(dict(base, model=model, method=method, contrast=contrast, rank=rank,
                                          mass=mass, hit=1.0, corr_own=corr,
                                          corr_top=-gap[image] if rank == 2 else corr))
     return pd.DataFrame(rows)
 
 
-def test_verdicts_read_a_table_with_a_known_truth():
-    found = vit.verdicts(synthetic_table()).set_index("claim").verdict
-    assert found["rollout (weighted) puts more mass on the differing part than a uniform map"] == "holds"
-    assert found["GradCAM block 1 (weighted) puts more mass on the differing part than a uniform map"] == "not resolved"
-    assert found["rollout localizes better than GradCAM block 2 (weighted)"] == "holds"
-    assert found["GradCAM block 3 norm1: t1's weighted map follows its logit map more as p1 - p2 grows"] == "holds"
-    assert found["rollout: t2's weighted map follows -(t1's logit map) more as p1 - p2 grows"] == "holds"
-    little = "GradCAM block 3 norm1: little effect of the weighted contrast (correlation with the logit map above 0.9)"
-    assert found[little] == "does not hold"
-    assert found["GradCAM block 3 norm1: less effect of the weighted contrast than on the CNN's GradCAM"] == "holds"
+def test_settings_read_a_table_with_a_known_truth():
+    found = vit.settings(synthetic_table())
+    layers = found[found.claim == "reports-vit-most-layers-bad"].set_index("setting")
+    assert layers.verdict.to_dict() == {
+        "Grad-CAM block 0": "holds", "Grad-CAM block 1": "not resolved", "Grad-CAM block 2": "does not hold",
+        "Grad-CAM block 3": "does not hold", "Grad-CAM block 3 norm1": "does not hold"}
+    assert layers.estimate["Grad-CAM block 3"] == pytest.approx(-0.1)  # zero maps count as no mass
+    best = found[found.claim == "reports-vit-best-block"]
+    assert best.setting.tolist() == ["Grad-CAM block 0 vs Grad-CAM block 1",
+                                     "Grad-CAM block 0 vs Grad-CAM block 3 norm1"]
+    assert best.estimate.tolist() == pytest.approx([0.2, 0.22])
+    softmax = found[found.claim == "reports-vit-gradcam-softmax"]
+    assert "Grad-CAM block 3" not in set(softmax.setting) and set(softmax.verdict) == {"does not hold"}
+    gap = found[found.claim == "reports-vit-no-visual-difference"]
+    assert gap.verdict.tolist() == ["holds", "holds", "holds"]
+    assert gap.estimate.iloc[0] == pytest.approx(1.0) and gap.estimate.iloc[1] == pytest.approx(-1.0)
+    transfer = found[found.claim == "reports-vit-not-transferable"].iloc[0]
+    assert transfer.estimate == pytest.approx(-0.3) and transfer.verdict == "holds"
 
 
-def test_gap_table_bins_and_rank_correlation():
+def test_claim_records_cover_the_chapter_and_combine_settings():
+    from whynot.claims import claims_of
+
+    records = {r.claim: r for r in vit.claim_records(vit.settings(synthetic_table()))}
+    assert set(records) == {c.id for c in claims_of("05_vision_transformers")} - {"reports-dominating"}
+    layers = records["reports-vit-most-layers-bad"]
+    # 1 of 5 layers beats the uniform map, 1 is not resolved: the share lies in [0.2, 0.4] < 1/2
+    assert (layers.effect, layers.low, layers.high, layers.verdict) == (0.2, 0.2, 0.4, "holds")
+    assert layers.unit == "layers" and layers.n == 5
+    assert {c: r.verdict for c, r in records.items() if c != "reports-vit-most-layers-bad"} == {
+        "reports-vit-best-block": "holds", "reports-vit-rollout-localizes": "holds",
+        "reports-vit-gradcam-softmax": "does not hold", "reports-vit-rollout-softmax": "does not hold",
+        "reports-vit-no-visual-difference": "holds", "reports-vit-not-transferable": "holds"}
+    assert records["reports-vit-best-block"].effect == pytest.approx(0.2)
+
+
+def test_without_part_masks_the_localization_claims_are_not_tested():
+    table = synthetic_table().drop(columns=["mass", "hit", "part", "part_pixels", "part_share"])
+    records = {r.claim: r.verdict for r in vit.claim_records(vit.settings(table))}
+    assert {c for c, v in records.items() if v == "not tested"} == set(vit.NEED_PARTS)
+
+
+def test_gap_table_bins_and_the_dominating_frames_of_the_vit():
+    from whynot.experiments import dominating
+
     table = synthetic_table()
-    bins = vit.gap_table(table, ["GradCAM block 3 norm1"])
+    bins = vit.gap_table(table, ["Grad-CAM block 3 norm1"])
     assert bins.images.sum() == 40 and list(bins.gap) == sorted(bins.gap, key=lambda g: float(g.split(",")[0][1:]))
     assert bins["t1 vs own logit"].is_monotonic_increasing
-    estimate, low, high = vit.rank_correlation(pd.Series(np.arange(10.0)), pd.Series(np.arange(10.0) ** 3))
-    assert estimate == pytest.approx(1.0) and low == pytest.approx(1.0)
-    assert all(math.isnan(v) for v in vit.rank_correlation(pd.Series([1.0]), pd.Series([2.0])))
+    frames = dominating.from_vit_table(table, ["Grad-CAM block 3 norm1", vit.ROLLOUT])
+    assert set(frames["similarity"].model) == {"synth_vit"} and len(frames["similarity"]) == 40
+    assert frames["localization"].value.abs().max() == 0  # the contrasts do not move the ViT's mass
 
 
 def test_full_plan_is_vit_b_16_on_imagenet_and_runs_without_part_masks():
@@ -128,7 +166,7 @@ def test_full_plan_is_vit_b_16_on_imagenet_and_runs_without_part_masks():
     images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     table = vit.vit_table(model, images, start=5)
     assert set(table.image) == {5, 6, 7} and "mass" not in table.columns
-    assert set(table.method) >= {"GradCAM block 1", "GradCAM block 2 norm1", vit.ROLLOUT}
+    assert set(table.method) >= {"Grad-CAM block 1", "Grad-CAM block 2 norm1", vit.ROLLOUT}
     assert (table.p1 >= table.p2).all()
 
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from whynot.models.zoo import model_mean
+from whynot.models.common import model_mean
 
 # Sizes in the papers are for 224 x 224 inputs.
 REFERENCE_SIZE = 224

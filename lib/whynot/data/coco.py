@@ -43,7 +43,6 @@ from torchvision.transforms import v2
 
 from whynot.data.cub import fetch
 from whynot.data.imagenet import check_image_size
-from whynot.metrics.pointing_game import TOLERANCE_AT_224
 
 COCO_ENV = "WHYNOT_COCO"  # full profile: the folder that holds val2017/ and annotations/
 # The official archives and their MD5 sums (as cocodataset.org serves them).
@@ -198,14 +197,13 @@ class PointingTarget(NamedTuple):
 
 class COCOPointing(torch.utils.data.Dataset):
     """COCO val2017 images with at least one mapped category, in image-id order: item ``i`` is
-    ``(image [3, size, size] in [0, 1], [PointingTarget, ...])``. ``tolerance``: the pointing
-    game's 15 px at 224, scaled to ``size``. ``skipped``: category names present but unmapped,
-    with their counts (e.g. ``person``)."""
+    ``(image [3, size, size] in [0, 1], [PointingTarget, ...])`` (the pointing game's tolerance
+    for ``size``: :func:`whynot.metrics.pointing_game.pixel_tolerance`). ``skipped``: category
+    names present but unmapped, with their counts (e.g. ``person``)."""
 
     def __init__(self, root: str | os.PathLike, size: int = 224, instances: CocoInstances | None = None):
         self.root = Path(root).expanduser()
         self.size = check_image_size(size)
-        self.tolerance = TOLERANCE_AT_224 * size / 224
         self.instances = instances or load_instances(self.root / INSTANCES)
         self.transform = v2.Compose([v2.Resize((size, size), antialias=True), v2.ToImage(),
                                      v2.ToDtype(torch.float32, scale=True)])

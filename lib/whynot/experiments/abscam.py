@@ -2,15 +2,17 @@ r"""Abs-CAM (Zeng et al., 2022): Tables 2 and 3, class discrimination, sanity ch
 
 The chapter-07 experiment runs through the resumable runner: every image of the plan is
 explained for its predicted class by the seven methods of the paper's Table 2 (Grad-CAM,
-Grad-CAM++, Smooth GradCAM++, Score-CAM, Group-CAM, Abs-CAM_init, Abs-CAM in the per-channel
-reading of Eq. 5) and by Abs-CAM in the literal reading, and each map is scored by
+Grad-CAM++, Smooth Grad-CAM++, Score-CAM, Group-CAM, Abs-CAM_init, Abs-CAM in the literal,
+per-channel reading of Eqs. 3-5) and by Abs-CAM in the summed variant, and each map is scored by
 
 * Average Drop and Average Increase (:func:`whynot.metrics.average_drop`,
   :func:`~whynot.metrics.average_increase`) twice: ``drop`` / ``increase`` multiply the image
   by the min-max scaled map (Grad-CAM++'s definition), ``drop_top50`` / ``increase_top50`` keep
   the map's top 50 % of pixels, as the Abs-CAM paper says it did (Sec. 4.2);
 * deletion and insertion AUCs (1 % steps, blurred substrate, as chapter 06:
-  :func:`whynot.experiments.groupcam.score_maps`);
+  :func:`whynot.experiments.evaluation.score_maps`);
+* the spread of the map's positive mass (``entropy``, :func:`whynot.metrics.map_entropy`: 1
+  for a uniform map, 0 for a single pixel), the noise measure of the paper's "less noise";
 * on SynthBirds, the pointing game (15 px at 224, scaled) and the positive mass on two ground
   truths: the whole bird (``*_bird``, the analogue of the paper's boxes) and its three
   discriminative parts, head, wing and tail (``*_parts``); ``bird_zone`` and ``parts_zone``
@@ -24,6 +26,7 @@ row per method (:mod:`whynot.data.coco`). One row per (image, method) otherwise.
 """
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
@@ -34,22 +37,25 @@ import torch
 from torch import Tensor, nn
 
 import whynot
-from whynot.experiments import groupcam
-from whynot.experiments.groupcam import CHANCE, discriminating_pairs, part_rows
-from whynot.experiments.localization import hit_zone, pixel_tolerance
+from whynot import claims
+from whynot.experiments import cam_claims, evaluation
+from whynot.experiments.evaluation import plot_sanity  # noqa: F401 (chapter 07's figure)
+from whynot.experiments.images import load_birds, load_images
+from whynot.experiments.parts import CHANCE, discriminating_pairs, hit_zone, part_rows
 from whynot.experiments.plans import data_config, model_on, plan_batches
 from whynot.experiments.runner import Experiment
-from whynot.metrics import average_drop, average_increase, part_mass, pointing_game
+from whynot.metrics import average_drop, average_increase, map_entropy, part_mass, pointing_game
+from whynot.labels import METHOD_LABELS
 from whynot.metrics.model_randomization import pearson
+from whynot.metrics.pointing_game import pixel_tolerance
 from whynot.stats import bootstrap_ci, normal_halfwidth, paired_difference, verdict
 from whynot.utils import min_max
 
-VERSION = 1
+VERSION = 2  # 2: Abs-CAM readings renamed (literal = per channel), entropy column
 METHODS = ("gradcam", "gradcam++", "smoothgradcam++", "scorecam", "groupcam", "abscam_init", "abscam",
-           "abscam_literal")
-LABELS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "smoothgradcam++": "SGCAM++",
-          "scorecam": "Score-CAM", "groupcam": "Group-CAM", "abscam_init": "Abs-CAM_init",
-          "abscam": "Abs-CAM", "abscam_literal": "Abs-CAM (literal)"}
+           "abscam_summed")
+LABELS = {m: METHOD_LABELS[m] for m in METHODS if m in METHOD_LABELS} | {
+    "abscam_init": "Abs-CAM_init", "abscam_summed": "Abs-CAM (summed)"}
 # Each method in its classic form for the predicted class, as the papers compare them: ReLU'd
 # gradient CAMs of the logit; Score-CAM and Group-CAM as in chapter 06; Abs-CAM's phase 1 from
 # the logit's gradient (Y'_c) and its phase 2 scored by the softmax (Y_c), as Eqs. 1 and 5 say.
@@ -60,21 +66,21 @@ METHOD_SETTINGS = {
     "scorecam": dict(method="scorecam", relu=True, contrast="softmax", channel_softmax=False),
     "groupcam": dict(method="groupcam", relu=True, contrast="softmax", groups=32, theta=70.0),
     "abscam_init": dict(method="abscam_init", contrast="logit"),
-    "abscam": dict(method="abscam", contrast="softmax", reading="channels"),
-    "abscam_literal": dict(method="abscam", contrast="softmax", reading="literal"),
+    "abscam": dict(method="abscam", contrast="softmax", reading="literal"),
+    "abscam_summed": dict(method="abscam", contrast="softmax", reading="summed"),
 }
 MASKED = ("scorecam", "groupcam", "abscam")  # forward-only second phases, chunked by batch_size
 # Images per forward pass of masked copies and curve points: 56-pixel images run about twice as
 # fast 256 at a time as 64 at a time on a CPU; 224-pixel ones stay at 32 (memory).
 CHUNKS = {"synth_vgg": 256, "synth_resnet": 256, "synth_mobile": 256}
-SCORES = ("drop", "increase", "drop_top50", "increase_top50", "deletion", "insertion")
+SCORES = ("drop", "increase", "drop_top50", "increase_top50", "deletion", "insertion", "entropy")
 GROUND_TRUTH = ("hit_bird", "mass_bird", "hit_parts", "mass_parts")
-# The literal reading's map is Abs-CAM_init's times a positive number; deletion and insertion
+# The summed variant's map is Abs-CAM_init's times a positive number; deletion and insertion
 # rank pixels, so theirs are Abs-CAM_init's by construction and are not run (the other scores
 # are, and show the identity).
-NO_CURVES = ("abscam_literal",)
-# The CAM layer: the last ReLU, whose non-negative channels Score-CAM, Group-CAM and Abs-CAM's
-# phase 2 min-max scale into masks (the Score-CAM and Group-CAM authors hook VGG's post-ReLU
+NO_CURVES = ("abscam_summed",)
+# The CAM layer: the last ReLU, whose non-negative channels Score-CAM, Group-CAM and Abs-CAM min-max
+# scale into masks (the Score-CAM and Group-CAM authors hook VGG's post-ReLU
 # features too). At a signed pre-BatchNorm convolution, a channel that responds negatively to
 # the bird becomes a mask of the background (chapter 07 shows it). EfficientNet-Lite0: the last
 # block (320 channels, signed: a linear bottleneck); its 1280-channel head would cost 1280
@@ -118,8 +124,9 @@ def score_maps(model: nn.Module, images: Tensor, classes: Tensor, maps: Tensor, 
     for suffix, fraction in (("", None), ("_top50", 0.5)):
         scores[f"drop{suffix}"] = average_drop(model, images, maps, classes, top_fraction=fraction)
         scores[f"increase{suffix}"] = average_increase(model, images, maps, classes, top_fraction=fraction)
+    scores["entropy"] = map_entropy(maps)
     if curves:
-        scores.update(groupcam.score_maps(model, images, classes, maps, batch_size=batch_size))
+        scores.update(evaluation.score_maps(model, images, classes, maps, batch_size=batch_size))
     else:
         scores.update(dict.fromkeys(("deletion", "insertion"), torch.full_like(scores["drop"], float("nan"))))
     return scores
@@ -183,12 +190,8 @@ def load_batch(batch: Mapping, model: nn.Module, seed: int) -> tuple[Tensor, tup
     """Images ``[start, stop)`` of the batch's data, and for SynthBirds its ``(bird_masks,
     part_masks)`` (None otherwise)."""
     if batch["data"] == "synthbirds":
-        from whynot.data.synthetic import load_synthbirds
-
-        birds = load_synthbirds("test", seed=seed, n=batch["stop"]).subset(slice(batch["start"], batch["stop"]))
+        birds = load_birds(seed, batch["start"], batch["stop"])
         return birds.images, (birds.bird_masks, birds.part_masks)
-    from whynot.experiments.pgd import load_images
-
     images, _ = load_images(batch["data"], model, seed, batch["start"], batch["stop"])
     return images, None
 
@@ -196,27 +199,14 @@ def load_batch(batch: Mapping, model: nn.Module, seed: int) -> tuple[Tensor, tup
 def coco_rows(model: nn.Module, batch: Mapping) -> pd.DataFrame:
     """Pointing-game rows of COCO images ``[start, stop)`` (:class:`whynot.data.coco.COCOPointing`):
     one per (image, category, method)."""
-    from whynot.data.coco import coco_pointing_from_env
-
-    pointing = coco_pointing_from_env(model.whynot_meta["input_size"])
     rows = []
-    device = next(model.parameters()).device
-    for index in range(batch["start"], min(batch["stop"], len(pointing))):
-        image, targets = pointing[index]
-        if not targets:
-            continue
-        images = image[None].to(device).expand(len(targets), -1, -1, -1)
-        with torch.no_grad():
-            logits = model(images[:1])[0]
-        classes = torch.tensor([target.best_class(logits) for target in targets], device=device)
-        masks = torch.stack([target.mask for target in targets]).to(device)
-        tolerance = pointing.tolerance
+    for item in evaluation.coco_items(model, batch["start"], batch["stop"]):
         for method in METHODS:
-            maps = explain_method(model, images, classes, method)
-            hits = pointing_game(maps, masks, tolerance)
-            rows += [dict(model=batch["model"], data="coco", image=index, category=target.category,
+            maps = explain_method(model, item.images, item.classes, method)
+            hits = pointing_game(maps, item.masks, item.tolerance)
+            rows += [dict(model=batch["model"], data="coco", image=item.index, category=target.category,
                           method=method, target=int(c), hit_coco=float(h))
-                     for target, c, h in zip(targets, classes.tolist(), hits.tolist())]
+                     for target, c, h in zip(item.targets, item.classes.tolist(), hits.tolist())]
     return pd.DataFrame(rows)
 
 
@@ -244,66 +234,65 @@ PAPER_ROWS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "smoothgradcam++
               "abscam": "Abs-CAM"}
 
 
-def compare_table2(summary: pd.DataFrame, drop: str = "drop_top50", increase: str = "increase_top50") -> pd.DataFrame:
+def compare_table2(summary: pd.DataFrame, drop: str = "drop_top50",
+                   increase: str = "increase_top50") -> pd.DataFrame:
     """Paper Table 2 beside ours: Average Drop and Increase (%), insertion and deletion AUC, one
-    row per method (the literal reading has no paper row). ``drop`` / ``increase`` pick our
-    variant: the paper's top-50 % mask by default, or ``"drop"`` / ``"increase"`` for the map."""
-    paper = reference()["table2"]
+    row per method (the summed variant has no paper row). The paper's numbers are strings, as
+    printed (its own precision: ``0.1110``, ``0.493``); ours are floats. ``drop`` / ``increase``
+    pick our variant: the paper's top-50 % mask by default, or ``"drop"`` / ``"increase"`` for
+    the map."""
+    paper = reference()["table2_printed"]
+    ours_columns = {"drop": drop, "increase": increase, "insertion": "insertion",
+                    "deletion": "deletion"}
     rows = {}
     for method in summary.index:
         ours = summary.loc[method]
         theirs = paper.get(PAPER_ROWS.get(method), {})
         rows[LABELS[method]] = {
-            ("drop", "paper"): theirs.get("drop"), ("drop", "ours"): ours[drop],
-            ("increase", "paper"): theirs.get("increase"), ("increase", "ours"): ours[increase],
-            ("insertion", "paper"): theirs.get("insertion"), ("insertion", "ours"): ours.get("insertion"),
-            ("deletion", "paper"): theirs.get("deletion"), ("deletion", "ours"): ours.get("deletion"),
+            key: value for name, column in ours_columns.items()
+            for key, value in (((name, "paper"), theirs.get(name, "")),
+                               ((name, "ours"), float(ours.get(column, float("nan")))))
         }
-    return pd.DataFrame(rows).T.astype(float)
+    return pd.DataFrame(rows).T
 
 
-def compare_table3(summary: pd.DataFrame, times: pd.DataFrame, hit: str = "hit_parts") -> pd.DataFrame:
+def compare_table3(summary: pd.DataFrame, times: pd.DataFrame,
+                   hit: str = "hit_parts") -> pd.DataFrame:
     """Paper Table 3 beside ours: pointing accuracy, and running time as a ratio to Grad-CAM's
-    (the paper's seconds divided by Grad-CAM's 16.84 s; ours from :func:`running_times`)."""
+    (the paper's seconds divided by Grad-CAM's 16.84 s; ours from the ``seconds`` of
+    :func:`whynot.experiments.cam_claims.time_table`)."""
     paper = reference()["table3"]
     base = paper["Grad-CAM"]["seconds"]
     rows = {}
     for method in summary.index:
         theirs = paper.get(PAPER_ROWS.get(method), {})
+        ratio = times.seconds[method] / times.seconds["gradcam"] if method in times.index else None
         rows[LABELS[method]] = {
-            ("pointing", "paper"): theirs.get("accuracy"), ("pointing", "ours"): summary.loc[method].get(hit),
+            ("pointing", "paper"): theirs.get("accuracy"),
+            ("pointing", "ours"): summary.loc[method].get(hit),
             ("time / Grad-CAM", "paper"): theirs["seconds"] / base if theirs else None,
-            ("time / Grad-CAM", "ours"): times.ratio[method] / times.ratio["gradcam"] if method in times.index else None,
+            ("time / Grad-CAM", "ours"): ratio,
         }
     return pd.DataFrame(rows).T.astype(float)
 
 
-def running_times(model: nn.Module, images: Tensor, repeats: int = 3, layer: str | None = None) -> pd.DataFrame:
-    """Seconds per image of every method and their ratio to one forward pass
-    (:func:`whynot.experiments.groupcam.running_times` with this chapter's settings)."""
-    def explain(net, x, classes, method):
-        return explain_method(net, x, classes, method, layer)
-
-    return groupcam.running_times(model, images, repeats, METHODS, explain)
-
-
-def literal_identity(table: pd.DataFrame) -> pd.Series:
-    """Per score, the largest difference between the literal reading's rows and Abs-CAM_init's
+def summed_identity(table: pd.DataFrame) -> pd.Series:
+    """Per score, the largest difference between the summed variant's rows and Abs-CAM_init's
     on the same images (zero, up to rank ties, if the two maps are equal after min-max)."""
-    literal = table[table.method == "abscam_literal"].set_index(["model", "image"])
+    summed = table[table.method == "abscam_summed"].set_index(["model", "image"])
     initial = table[table.method == "abscam_init"].set_index(["model", "image"])
     columns = [c for c in (*SCORES, *GROUND_TRUTH) if c in table and table[c].notna().any()]
-    return (literal[columns] - initial.reindex(literal.index)[columns]).abs().max()
+    return (summed[columns] - initial.reindex(summed.index)[columns]).abs().max()
 
 
 def map_identity(model: nn.Module, images: Tensor, layer: str | None = None) -> float:
-    """The largest pixel difference between the literal reading's map after min-max scaling and
-    Abs-CAM_init's map, over ``images`` (the identity of Eq. 5 read literally)."""
+    """The largest pixel difference between the summed variant's map after min-max scaling and
+    Abs-CAM_init's map, over ``images`` (the identity of Eq. 5 with the channels summed first)."""
     with torch.no_grad():
         classes = model(images).argmax(dim=1)
-    literal = explain_method(model, images, classes, "abscam_literal", layer)
+    summed = explain_method(model, images, classes, "abscam_summed", layer)
     initial = explain_method(model, images, classes, "abscam_init", layer)
-    return float((min_max(literal) - initial).abs().max())
+    return float((min_max(summed) - initial).abs().max())
 
 
 def layer_comparison(model: nn.Module, images: Tensor, bird_masks: Tensor, part_masks: Tensor,
@@ -338,7 +327,7 @@ def class_discrimination(model: nn.Module, images: Tensor, part_masks: Tensor, t
                          ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """For every image whose top two SynthBirds classes differ in one part (``p2 > threshold``):
     each map of :data:`CONTRAST_MAPS` for both classes, scored on that part (rows of
-    :func:`whynot.experiments.groupcam.part_rows`, with a uniform map as chance), and per
+    :func:`whynot.experiments.parts.part_rows`, with a uniform map as chance), and per
     (image, method) the Pearson correlation of the two classes' maps (``similarity``: 1 when
     the method draws the same map for both classes, i.e. does not discriminate them).
     Grad-CAM is signed (no ReLU), so its weighted map keeps the evidence against ``t2``."""
@@ -362,8 +351,8 @@ def class_discrimination(model: nn.Module, images: Tensor, part_masks: Tensor, t
 def sanity_checks(model: nn.Module, images: Tensor, methods: Sequence[str] = ("gradcam", "abscam_init", "abscam"),
                   seed: int = 0) -> pd.DataFrame:
     """Cascading and independent randomisation (paper Fig. 7) of this chapter's methods
-    (:func:`whynot.experiments.groupcam.sanity_checks`)."""
-    return groupcam.sanity_checks(model, images, methods, seed, explain=explain_method)
+    (:func:`whynot.experiments.evaluation.sanity_checks`)."""
+    return evaluation.sanity_checks(model, images, methods, seed, explain_method)
 
 
 # --- figures -------------------------------------------------------------------------------------
@@ -417,77 +406,185 @@ def explorer_views(model: nn.Module, images: Tensor, methods: Sequence[str] = ME
     return views, {"image": names, "method": list(maps)}
 
 
-# --- verdicts ------------------------------------------------------------------------------------
-TABLE2_METRICS = {"drop_top50": -1, "increase_top50": 1, "insertion": 1, "deletion": -1, "hit_parts": 1}
+# --- claims (whynot.claims.ch07) -----------------------------------------------------------------
 RIVALS = ("gradcam", "gradcam++", "smoothgradcam++", "scorecam", "groupcam", "abscam_init")
+GRADIENT_CAMS = ("gradcam", "gradcam++", "smoothgradcam++")
+# Table 2's claims: our column, the metric module whose DIRECTION says which way is better, what
+# the difference is, and its decimals.
+METRIC = {name: importlib.import_module(f"whynot.metrics.{name}") for name in (
+    "average_drop", "average_increase", "insertion", "deletion", "part_mass", "pointing_game",
+    "map_entropy", "model_randomization")}  # the modules, for their DIRECTION
+TABLE2_CLAIMS = {
+    "abscam-table2-drop": ("drop_top50", METRIC["average_drop"], "Average Drop points (top 50 %)",
+                           1),
+    "abscam-table2-increase": ("increase_top50", METRIC["average_increase"],
+                               "Average Increase points (top 50 %)", 1),
+    "abscam-table2-insertion": ("insertion", METRIC["insertion"], "insertion AUC", 3),
+    "abscam-table2-deletion": ("deletion", METRIC["deletion"], "deletion AUC", 3),
+}
+TIME_BOUNDARY = 10.0  # "the same order of magnitude"
 
 
 def _per_image(table: pd.DataFrame, method: str) -> pd.DataFrame:
     return table[table.method == method].set_index("image")
 
 
-def verdicts(table: pd.DataFrame, sanity: pd.DataFrame | None = None,
-             discrimination: pd.DataFrame | None = None, times: pd.DataFrame | None = None,
-             similarity: pd.DataFrame | None = None, seed: int = 0) -> pd.DataFrame:
-    """The paper's claims, each with our paired difference (Abs-CAM minus the rival; percent
-    points for drop and increase, AUC or hit-rate fractions otherwise), its bootstrap 95 %
-    interval over images and a verdict (:func:`whynot.stats.verdict`). Columns
-    ``claim``, ``rival``, ``metric`` (for a grid), ``paper``, ``difference``, ``low``, ``high``,
-    ``images``, ``verdict``. ``sanity``, ``discrimination`` and ``similarity`` are the tables of
-    :func:`sanity_checks` and :func:`class_discrimination`; ``times`` of :func:`running_times`."""
-    ours = _per_image(table, "abscam")
-    rows = []
-    for metric, sign in TABLE2_METRICS.items():
-        if metric not in table or table[metric].isna().all():
-            continue
-        for rival in RIVALS:
-            mean, low, high = paired_difference(ours[metric], _per_image(table, rival)[metric], seed)
-            better = "lower" if sign < 0 else "higher"
-            rows.append(dict(claim=f"Abs-CAM's {metric} is {better} than {LABELS[rival]}'s", rival=LABELS[rival],
-                             metric=metric, paper="yes", difference=mean, low=low, high=high,
-                             images=int(ours[metric].notna().sum()), verdict=verdict(low, high, sign)))
+def comparisons(table: pd.DataFrame, column: str, rivals: Sequence[str], seed: int = 0,
+                tag: str = "") -> list:
+    """Abs-CAM minus each rival in ``column``, paired over images, per model of ``table``
+    (:class:`whynot.experiments.cam_claims.Comparison` s, the first model's first; ``tag`` ends
+    each setting's name; a column the table lacks gives undefined, "not resolved" comparisons)."""
+    table = table if column in table else table.assign(**{column: float("nan")})
+    found = []
+    for model, rows in table.groupby("model", sort=False):
+        ours = _per_image(rows, "abscam")[column]
+        found += [cam_claims.paired(f"{model} vs {LABELS[r]}{tag}", ours,
+                                    _per_image(rows, r)[column], seed=seed) for r in rivals]
+    return found
+
+
+def claim_records(table: pd.DataFrame, sanity: pd.DataFrame | None = None,
+                  discrimination: pd.DataFrame | None = None,
+                  similarity: pd.DataFrame | None = None, seed: int = 0) -> list[claims.Record]:
+    """Every claim of :mod:`whynot.claims.ch07` except running time (:func:`time_record`:
+    machine-dependent). ``table``: the experiment's rows, the main model's first (photos and COCO
+    rows are left out of the per-image comparisons); ``sanity``, ``discrimination`` and
+    ``similarity``: the tables of :func:`sanity_checks` and :func:`class_discrimination`."""
+    rows = table[~table.data.isin(["photos", "coco"])]
+    context = dict(data=", ".join(dict.fromkeys(rows.data)),
+                   model=", ".join(dict.fromkeys(rows.model)))
+    has_birds = "mass_bird" in rows and rows.mass_bird.notna().any()
+    records = [cam_claims.combined(claim, comparisons(rows, column, RIVALS, seed), metric,
+                                   f"Abs-CAM - rival, {what}", decimals=decimals, **context)
+               for claim, (column, metric, what, decimals) in TABLE2_CLAIMS.items()]
+    stage2 = {c: metric for column, metric, *_ in TABLE2_CLAIMS.values()
+              for c in comparisons(rows, column, ["abscam_init"], seed, f", {column}")}
+    records.append(cam_claims.combined(
+        "abscam-table2-stage2", list(stage2), list(stage2.values()),
+        "Abs-CAM - Abs-CAM_init in drop, increase, insertion and deletion, per model", **context))
+    records += [pointing_record(table, seed), other_cnn_record(rows, seed)]
+    if has_birds:
+        records.append(cam_claims.combined(
+            "abscam-fig2-concentrated",
+            comparisons(rows, "mass_bird", (*GRADIENT_CAMS, "scorecam"), seed), METRIC["part_mass"], "Abs-CAM - rival, share of the map's mass on the bird", **context))
+    else:
+        records.append(claims.not_tested("abscam-fig2-concentrated", "these images have no object "
+                                         "masks; the default profile measures it on SynthBirds"))
+    records.append(cam_claims.combined(
+        "abscam-fig2-noise", comparisons(rows, "entropy", GRADIENT_CAMS, seed),
+        METRIC["map_entropy"], "Abs-CAM - rival, map entropy", **context))
+    focus = {c: "lower" for c in comparisons(rows, "entropy", ["abscam_init"], seed, ", entropy")}
+    if has_birds:
+        mass = comparisons(rows, "mass_bird", ["abscam_init"], seed, ", mass")
+        focus |= {c: "higher" for c in mass}
+    records.append(cam_claims.combined(
+        "abscam-fig5-final", list(focus), list(focus.values()),
+        "Abs-CAM - Abs-CAM_init in map entropy (lower) and mass on the bird (higher), per model",
+        **context))
+    records += discrimination_records(discrimination, similarity, seed)
     if sanity is not None:
         top = sanity[(sanity["mode"] == "cascading") & (sanity.depth == sanity.depth.max()) &
-                     (sanity.method == "abscam")].spearman.dropna().to_numpy()
-        low, high = bootstrap_ci(top, seed=seed)
-        mean = float(top.mean()) if len(top) else float("nan")
-        rows.append(dict(claim="Abs-CAM maps change when the whole model is randomised (Fig. 7): rank "
-                               "correlation below 0.5", rival="", metric="sanity", paper="yes",
-                         difference=mean - 0.5, low=low - 0.5, high=high - 0.5, images=len(top),
-                         verdict=verdict(low - 0.5, high - 0.5, -1)))
-    if discrimination is not None and len(discrimination):
-        by = discrimination.set_index(["image", "rank", "method"]).part_mass.unstack("method")
-        second = by.xs(2, level="rank")
-        claims = [("Abs-CAM's map of the second class puts more mass on the differing part than a "
-                   "uniform map (Fig. 4)", "yes", second["Abs-CAM (softmax)"], second[CHANCE])]
-        for method in ("Grad-CAM", "Abs-CAM_init"):
-            if f"{method} (weighted)" in by:
-                claims.append((f"the weighted contrast moves {method}'s mass onto the differing part "
-                               "(over its logit map)", "(new)", by[f"{method} (weighted)"], by[f"{method} (logit)"]))
-        for claim, paper, first, rival in claims:
-            mean, low, high = paired_difference(first, rival, seed)
-            rows.append(dict(claim=claim, rival="", metric="part_mass", paper=paper, difference=mean, low=low,
-                             high=high, images=int(first.notna().sum()), verdict=verdict(low, high, 1)))
-    if similarity is not None and len(similarity):
-        for method, paper in (("Abs-CAM (softmax)", "yes"), ("Abs-CAM_init (weighted)", "(new)"),
-                              ("Grad-CAM (weighted)", "(new)")):
-            values = similarity[similarity.method == method].similarity.dropna().to_numpy()
-            low, high = bootstrap_ci(values, seed=seed)
-            mean = float(values.mean()) if len(values) else float("nan")
-            rows.append(dict(claim=f"{method} draws different maps for the two classes (Fig. 4): their "
-                                   "correlation is below 0.5", rival="", metric="similarity", paper=paper,
-                             difference=mean - 0.5, low=low - 0.5, high=high - 0.5, images=len(values),
-                             verdict=verdict(low - 0.5, high - 0.5, -1)))
-    if times is not None:
-        ratio = times.ratio["abscam"] / times.ratio["gradcam"]
-        rows.append(dict(claim="Abs-CAM costs the same order of magnitude as Grad-CAM (Table 3: 1.4x)",
-                         rival="Grad-CAM", metric="time", paper="yes", difference=ratio, low=float("nan"),
-                         high=float("nan"), images=0, verdict="holds" if ratio < 10 else "does not hold"))
-    return pd.DataFrame(rows)
+                     (sanity.method == "abscam")].spearman  # NaN: a constant map
+        records.append(cam_claims.combined(
+            "abscam-fig7-sanity", [cam_claims.against("every layer randomised", top, 0.5, seed)],
+            METRIC["model_randomization"], "rank correlation with the trained model's map - 0.5",
+            data=context["data"], model=rows.model.iloc[0]))
+    return records
 
 
-def verdict_grid(found: pd.DataFrame) -> pd.DataFrame:
-    """Table 2 and pointing verdicts as a grid: one row per rival, one column per metric."""
-    rows = found[found.metric.isin(list(TABLE2_METRICS))]
-    return rows.pivot(index="rival", columns="metric", values="verdict").reindex(
-        index=[LABELS[r] for r in RIVALS], columns=[m for m in TABLE2_METRICS if m in set(rows.metric)])
+def pointing_record(table: pd.DataFrame, seed: int = 0) -> claims.Record:
+    """Table 3's pointing accuracy: Abs-CAM minus each rival, paired over images, on COCO boxes
+    (the full profile) or on the SynthBirds models' discriminative parts."""
+    coco = table[table.data == "coco"] if "hit_coco" in table else table.iloc[:0]
+    rows = coco.assign(image=coco.image.astype(str) + "/" + coco.category) if len(coco) else \
+        table[(table.data == "synthbirds")]
+    column = "hit_coco" if len(coco) else "hit_parts"
+    target = "COCO boxes" if len(coco) else "the birds' parts"
+    return cam_claims.combined(
+        "abscam-table3-pointing", comparisons(rows, column, RIVALS, seed), METRIC["pointing_game"],
+        f"Abs-CAM - rival, hit rate on {target}", unit="boxes" if len(coco) else "images",
+        data=", ".join(dict.fromkeys(rows.data)), model=", ".join(dict.fromkeys(rows.model)))
+
+
+def other_cnn_record(rows: pd.DataFrame, seed: int = 0) -> claims.Record:
+    """Fig. 3: Abs-CAM's hits on the birds' parts over the hit zone's share (chance), per model."""
+    if "parts_zone" not in rows or rows.hit_parts.isna().all():
+        return claims.not_tested("abscam-fig3-other-cnn", "these images have no part masks; the "
+                                 "default profile measures it on three SynthBirds architectures")
+    found = []
+    for model, of_model in rows[rows.method == "abscam"].groupby("model", sort=False):
+        found.append(cam_claims.against(f"{model} vs chance",
+                                        of_model.hit_parts - of_model.parts_zone, seed=seed))
+    return cam_claims.combined("abscam-fig3-other-cnn", found, METRIC["pointing_game"],
+                               "Abs-CAM's hit rate on the parts - the hit zone's share, per model",
+                               data="synthbirds", model=", ".join(dict.fromkeys(rows.model)))
+
+
+def discrimination_records(discrimination: pd.DataFrame | None, similarity: pd.DataFrame | None,
+                           seed: int = 0) -> list[claims.Record]:
+    """Fig. 4 (the second class's Abs-CAM puts more mass on the differing part than a uniform
+    map, and the two classes' maps correlate less than 0.5) and Fig. 2's "better class
+    discrimination" (Abs-CAM's two maps correlate less than Grad-CAM's), on the images whose top
+    two SynthBirds classes differ in one part."""
+    if discrimination is None or similarity is None:
+        return [claims.not_tested(c, "no class-discrimination table was passed")
+                for c in ("abscam-fig4-discrimination", "abscam-fig2-discrimination")]
+    ours = "Abs-CAM (softmax)"
+    second = discrimination[discrimination["rank"] == 2].pivot(index="image", columns="method",
+                                                               values="part_mass")
+    by = similarity.pivot(index="image", columns="method", values="similarity")
+    second = second.reindex(columns=[ours, CHANCE])
+    by = by.reindex(columns=[ours, "Grad-CAM (logit)"])
+    mass = cam_claims.paired("second class's map vs a uniform map", second[ours], second[CHANCE],
+                             seed=seed)
+    alike = cam_claims.against("t1-t2 map correlation vs 0.5", by[ours], 0.5, seed)
+    context = dict(data="SynthBirds (top two classes differ in one part)", model="synth_vgg")
+    return [
+        cam_claims.combined("abscam-fig4-discrimination", [mass, alike],
+                            [METRIC["part_mass"], "lower"],
+                            "mass on the part over chance (higher), map correlation - 0.5 (lower)",
+                            **context),
+        cam_claims.combined("abscam-fig2-discrimination", [cam_claims.paired(
+            "Abs-CAM vs Grad-CAM (logit)", by[ours], by["Grad-CAM (logit)"], seed=seed)], "lower",
+            "t1-t2 map correlation, Abs-CAM - Grad-CAM (logit)", **context),
+    ]
+
+
+def time_record(times: pd.DataFrame, model: str, data: str) -> claims.Record:
+    """Table 3's running time: Abs-CAM's time over Grad-CAM's per repeat of
+    :func:`whynot.experiments.cam_claims.repeat_times`, claimed below 10 (the same order of
+    magnitude), on this machine."""
+    return cam_claims.combined(
+        "abscam-table3-time", [cam_claims.time_ratio(times, "abscam", "gradcam")], "lower",
+        f"Abs-CAM's time / Grad-CAM's against {TIME_BOUNDARY:g}x, this machine",
+        unit="timing repeats", data=data, model=model, decimals=1, boundary=TIME_BOUNDARY)
+
+
+def repeat_times(model: nn.Module, images: Tensor, repeats: int = 5,
+                 methods: Sequence[str] = METHODS, layer: str | None = None) -> pd.DataFrame:
+    """Seconds per image of every method and of a forward pass, per repeat
+    (:func:`whynot.experiments.cam_claims.repeat_times` with this chapter's settings)."""
+    def explain(net, x, classes, method):
+        return explain_method(net, x, classes, method, layer)
+
+    return cam_claims.repeat_times(model, images, methods, explain, repeats)
+
+
+def setting_grid(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """The verdict of every (model, rival) setting of Tables 2 and 3 (pointing on the birds'
+    parts), one column per metric: what :func:`claim_records` combines."""
+    rows = table[~table.data.isin(["photos", "coco"])]
+    columns = {"drop": ("drop_top50", METRIC["average_drop"]),
+               "increase": ("increase_top50", METRIC["average_increase"]),
+               "insertion": ("insertion", METRIC["insertion"]),
+               "deletion": ("deletion", METRIC["deletion"]),
+               "pointing": ("hit_parts", METRIC["pointing_game"])}
+    grid = {}
+    for name, (column, metric) in columns.items():
+        if column not in rows or rows[column].isna().all():
+            continue
+        grid[name] = {tuple(c.setting.split(" vs ")): claims.judge(c.low, c.high, metric)
+                      for c in comparisons(rows, column, RIVALS, seed)}
+    found = pd.DataFrame(grid)
+    found.index.names = ["model", "rival"]
+    return found

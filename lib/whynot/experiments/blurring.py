@@ -42,7 +42,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import sys
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 
@@ -52,10 +53,15 @@ import torch
 from torch import Tensor, nn
 
 from whynot import baselines as baseline_images
+from whynot.claims import Record, combine, judge, needs_full_profile, not_tested
 from whynot.explainers import explain
 from whynot.explainers.engine import check_images, check_logits
+from whynot.experiments.images import (
+    CUB_CHECKPOINT_ENV, CUB_ENV, cub_test, environment, load_images,
+)
 from whynot.experiments.plans import plan_batches
 from whynot.experiments.runner import Experiment
+from whynot.labels import CONTRAST_LABELS, METHOD_LABELS
 from whynot.metrics import relative_probability
 from whynot.stats import bootstrap_ci, normal_halfwidth
 
@@ -71,8 +77,8 @@ THRESHOLD = 0.1  # images with p2 > THRESHOLD enter the table (the paper's and t
 VERSION = 1  # of the experiment's results: bump when masking_table() or the rows change
 
 #: The papers' names.
-LABELS = {"logit": "original", "weighted": "weighted", "gradcam": "GradCAM", "la": "LA",
-          "xgradcam": "XGradCAM", "blur": "Gaussian blur", "zeros": "zeros", "mean": "channel mean"}
+LABELS = {**{c: CONTRAST_LABELS[c] for c in CONTRASTS}, **{m: METHOD_LABELS[m] for m in METHODS},
+          "blur": "Gaussian blur", "zeros": "zeros", "mean": "channel mean"}
 
 
 # --- which pixels are replaced -----------------------------------------------------------------
@@ -276,7 +282,6 @@ PLANS: dict[str, dict] = {
                 "batch_size": 36, "below_every": 8},
     "full": {"models": [("vgg16_bn_cub", "cub", 5794)], "batch_size": 64, "below_every": 8},
 }
-CUB_ENV, CUB_CHECKPOINT_ENV = "WHYNOT_CUB", "WHYNOT_CUB_VGG16_BN"
 SUBSETS = {"above": f"p2 > {THRESHOLD}", "below": f"p2 <= {THRESHOLD} (sampled)",
            "scanned": f"p2 <= {THRESHOLD} (scan only)"}
 
@@ -374,8 +379,8 @@ def load_model(name: str, device: str | torch.device = "cpu") -> nn.Module:
         return zoo_model(name, device)
     from whynot.models.finetune import load_finetuned
 
-    model = cub_architecture(_cub_dataset(_environment(CUB_ENV), 224).class_names)
-    return load_finetuned(model, _environment(CUB_CHECKPOINT_ENV)).to(device).eval()
+    model = cub_architecture(cub_test(environment(CUB_ENV), 224).class_names)
+    return load_finetuned(model, environment(CUB_CHECKPOINT_ENV)).to(device).eval()
 
 
 def cub_architecture(class_names: Sequence[str]) -> nn.Module:
@@ -383,16 +388,6 @@ def cub_architecture(class_names: Sequence[str]) -> nn.Module:
     from whynot.models.finetune import cub_vgg16_bn
 
     return cub_vgg16_bn(class_names, imagenet_weights=False)
-
-
-def _environment(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        what = {CUB_ENV: "the folder that holds CUB_200_2011 (whynot.data.cub.download_cub)",
-                CUB_CHECKPOINT_ENV: "the finetune_cub checkpoint of VGG16-BN on CUB "
-                                    "(python: whynot.models.finetune.finetune_cub)"}[name]
-        raise FileNotFoundError(f"set {name} to {what}")
-    return value
 
 
 def weights_fingerprint(name: str) -> str:
@@ -403,48 +398,29 @@ def weights_fingerprint(name: str) -> str:
 
         return zoo_fingerprint(name)
     digest = hashlib.sha256()
-    with open(_environment(CUB_CHECKPOINT_ENV), "rb") as file:
+    with open(environment(CUB_CHECKPOINT_ENV), "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()[:16]
-
-
-def load_images(data: str, model: nn.Module, seed: int, start: int, stop: int):
-    """Images ``[start, stop)`` of ``data``'s test split at the model's input size, and labels."""
-    if data == "synthbirds":
-        from whynot.data.synthetic import load_synthbirds
-
-        birds = load_synthbirds("test", seed=seed, n=stop)
-        return birds.images[start:stop], birds.labels[start:stop].long()
-    if data == "cub":
-        test = _cub_dataset(_environment(CUB_ENV), model.whynot_meta["input_size"])
-        if stop > len(test):
-            raise ValueError(f"the CUB test split holds {len(test)} images, fewer than this "
-                             f"plan's {stop}; pass n_images= to blurring.experiment")
-        items = [test[i] for i in _shuffled(len(test), seed)[start:stop]]
-        return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
-    raise ValueError(f"unknown data {data!r}; one of synthbirds, cub")
-
-
-@lru_cache(maxsize=2)
-def _cub_dataset(root: str, size: int):
-    from whynot.data.cub import CUB200
-
-    return CUB200(root, "test", size=size)
-
-
-@lru_cache(maxsize=2)
-def _shuffled(n: int, seed: int) -> list[int]:
-    """A seeded order, so that any prefix of the run is a uniform sample of the classes."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
 
 
 # --- the table, the claims, the papers' numbers --------------------------------------------------
 
 #: One cell of Table 1 (per model and subset of images), before the contrast.
 CELL = ["model", "subset", "variant", "baseline", "method", "target", "kept"]
-#: +1 where keeping the features should raise r (positive kept), -1 where it should lower it.
-EXPECTED = {"positive": 1, "negative": -1}
+
+
+def expected_direction(kept: str) -> str:
+    """Which way the relative probability of ``t_i`` should move when only ``kept`` features of
+    ``t_i`` stay: the metric's declared ``DIRECTION`` for positive features, its
+    ``DIRECTION_NEGATIVE_KEPT`` for negative ones."""
+    metric = sys.modules[relative_probability.__module__]
+    return metric.DIRECTION if _check_kept(kept) > 0 else metric.DIRECTION_NEGATIVE_KEPT
+
+
+#: +1 where keeping the features should raise r (positive kept), -1 where it should lower it
+#: (the relative probability's declared directions, :func:`expected_direction`).
+EXPECTED = {kept: 1 if expected_direction(kept) == "higher" else -1 for kept in KEPT}
 #: Per-image changes and differences of r are compared at this resolution: two identical masked
 #: images can differ by float32 round-off when they run at other positions of a batch, and such
 #: noise must read as "no difference" on every machine.
@@ -519,6 +495,143 @@ def compare_with_unmasked(table: pd.DataFrame) -> pd.DataFrame:
     result["direction"] = np.where(low > 0, "as expected",
                                    np.where(high < 0, "opposite", "unresolved"))
     return result
+
+
+# --- the claims (whynot.claims.ch04): records from the comparisons above -----------------------
+
+#: What a cell is, on the claims page.
+CELLS_UNIT = "cells (model x masking x baseline x method x class x sign)"
+#: Table 1's methods (the paper's) and the KTH report's extra one.
+PAPER_METHODS, REPORT_METHODS = ("gradcam", "la"), ("xgradcam",)
+
+
+def _context(rows: pd.DataFrame) -> dict[str, str]:
+    return {"model": ", ".join(dict.fromkeys(rows.model.astype(str)))}
+
+
+def _combined(claim: str, verdicts: Sequence[str], why: str, **context) -> Record:
+    """One record over the cells' verdicts; "not tested" where the run has no such cell."""
+    if not verdicts:
+        return not_tested(claim, "this run has no cell of this kind (method, masking)")
+    return Record(claim, combine(verdicts), why, n=len(verdicts), **context)
+
+
+def _tally(verdicts: Sequence[str]) -> str:
+    found = Counter(verdicts)
+    return (f"holds in {found['holds']}, does not hold in {found['does not hold']}, not "
+            f"resolved in {found['not resolved']} of {len(verdicts)}")
+
+
+def weighted_better_record(claim: str, differences: pd.DataFrame,
+                           methods: Sequence[str] = PAPER_METHODS,
+                           variants: Sequence[str] = VARIANTS, data: str = "") -> Record:
+    """Weighted moves the relative probability the expected way (:func:`expected_direction`)
+    more than original: per cell of :func:`compare_contrasts` (images with ``p2 > 0.1``), its
+    paired interval judged by :func:`whynot.claims.judge`, combined over the cells."""
+    cells = differences[(differences.subset == "above") & differences.method.isin(methods)
+                        & differences.variant.isin(variants)]
+    verdicts = [judge(row.low, row.high, expected_direction(row.kept))
+                for row in cells.itertuples()]
+    why = f"weighted better than original: {_tally(verdicts)} cells"
+    if set(variants) == {"equal"} and set(VARIANTS) <= set(differences.variant):
+        winners = differences[(differences.subset == "above")
+                              & differences.method.isin(methods)].pivot_table(
+            index=["model", "baseline", "method", "target", "kept"], columns="variant",
+            values="winner", aggfunc="first", observed=True)
+        why += (f"; the winner differs from plain masking in "
+                f"{int((winners.plain != winners.equal).sum())} of {len(winners)}")
+    return _combined(claim, verdicts, why, unit=CELLS_UNIT, data=data, **_context(cells))
+
+
+def direction_record(claim: str, directions: pd.DataFrame, contrast: str,
+                     methods: Sequence[str] = PAPER_METHODS, target: str | None = None,
+                     kept: str | None = None, claimed: str | None = None,
+                     data: str = "") -> Record:
+    """The mean change of the relative probability from the unmasked image
+    (:func:`compare_with_unmasked`, images with ``p2 > 0.1``) for ``contrast``'s maps, per cell
+    (optionally one ``target`` and ``kept``), judged ``claimed`` (default: the expected
+    direction of each cell's sign) and combined over the cells."""
+    cells = directions[(directions.subset == "above") & (directions.contrast == contrast)
+                       & directions.method.isin(methods)]
+    if target is not None:
+        cells = cells[cells.target == target]
+    if kept is not None:
+        cells = cells[cells.kept == kept]
+    verdicts = [judge(row.change - row.ci, row.change + row.ci,
+                      claimed or expected_direction(row.kept)) for row in cells.itertuples()]
+    what = {"higher": "up", "lower": "down", None: "the expected way"}[claimed]
+    why = f"{LABELS[contrast]} maps move p̄ {what}: {_tally(verdicts)} cells"
+    return _combined(claim, verdicts, why, unit=CELLS_UNIT, data=data, **_context(cells))
+
+
+def xgradcam_advantage(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    r"""The KTH report's "XGradCAM performed slightly better on the negative features and for
+    positive features for t_2", per model, masking and other method (Grad-CAM, LA): per image
+    (``p2 > 0.1``), the mean over those cells' baselines of XGrad-CAM's weighted
+    :math:`\bar p_{t_i}` minus the other method's, signed so that positive is the expected way;
+    its mean over images with a bootstrap 95 % interval."""
+    rows = masked_rows(table)
+    rows = rows[(rows.subset == "above") & (rows.contrast == "weighted")
+                & ((rows.kept == "negative") | (rows.target == "t2"))]
+    wide = rows.pivot_table(index=["model", "variant", "image", "baseline", "target", "kept"],
+                            columns="method", values="r", observed=True).reset_index()
+    sign = wide.kept.map(EXPECTED).astype(float)
+    result = []
+    for other in PAPER_METHODS if "xgradcam" in wide else ():
+        wide["advantage"] = sign * (wide.xgradcam - wide[other])
+        per_image = wide.groupby(["model", "variant", "image"], observed=True).advantage.mean()
+        for (model, variant), values in per_image.groupby(level=["model", "variant"],
+                                                           sort=False):
+            low, high = bootstrap_ci(values.to_numpy(), seed=seed)
+            result.append({"model": model, "variant": variant, "other": other,
+                           "advantage": values.mean(), "low": low, "high": high,
+                           "images": len(values)})
+    return pd.DataFrame(result, columns=["model", "variant", "other", "advantage", "low", "high",
+                                         "images"])
+
+
+def xgradcam_record(advantage: pd.DataFrame, data: str = "") -> Record:
+    """``reports-xgradcam-better`` from :func:`xgradcam_advantage`: XGrad-CAM's advantage above
+    0 against Grad-CAM and LA in every model and masking, combined."""
+    verdicts = [judge(row.low, row.high, "higher") for row in advantage.itertuples()]
+    return _combined("reports-xgradcam-better", verdicts,
+                     f"XGrad-CAM better than Grad-CAM / LA: {_tally(verdicts)} model x masking "
+                     "x method cases", unit="model x masking x method cases", data=data,
+                     **_context(advantage))
+
+
+def table1_records(table: pd.DataFrame, differences: pd.DataFrame, directions: pd.DataFrame,
+                   seed: int = 0) -> list[Record]:
+    """Every claim of :mod:`whynot.claims.ch04`, from one experiment table and its comparisons
+    (:func:`compare_contrasts`, :func:`compare_with_unmasked`)."""
+    data = ", ".join(dict.fromkeys(table.data))
+    scan = table[table.variant == "unmasked"].drop_duplicates(["model", "image"])
+    above = int((scan.subset == "above").sum())
+    records = [
+        weighted_better_record("wang-table1-weighted-better", differences, data=data),
+        direction_record("wang-table1-weighted-direction", directions, "weighted", data=data),
+        direction_record("wang-table1-logit-fails", directions, "logit", target="t2",
+                         kept="negative", claimed="higher", data=data),
+        not_tested("wang-table1-selection",
+                   f"a choice of method that we follow ({above} of {len(scan)} scanned images "
+                   "pass it); whether results depend on it is the reports' dominating-classes "
+                   "claim, chapter 05"),
+        not_tested("wang-table1-other-datasets", "no loaders or fine-tuned models for FGVC, "
+                   "Food-101, Flower-102 and Stanford Cars; CUB-200 runs in the full profile"),
+        weighted_better_record("reports-equal-blurring", differences, METHODS, ("equal",),
+                               data=data),
+        weighted_better_record("reports-xgradcam-similar", differences, REPORT_METHODS,
+                               data=data),
+        xgradcam_record(xgradcam_advantage(table, seed=seed), data=data),
+    ]
+    if data == "cub":
+        records.append(weighted_better_record("reports-table1-similar", differences, METHODS,
+                                              ("equal",), data=data))
+    else:
+        records.append(needs_full_profile(
+            "reports-table1-similar", "the full profile runs Table 1 on CUB-200's test split "
+            "with the fine-tuned VGG16-BN, the reports' setting"))
+    return records
 
 
 def reference() -> dict:

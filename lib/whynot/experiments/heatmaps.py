@@ -32,16 +32,19 @@ from torch import Tensor, nn
 
 import whynot
 from whynot.baselines import TABLE1_BLUR, blend, blur_for
-from whynot.experiments.localization import METHOD_LABELS, differing_part
-from whynot.experiments.pgd import LABELS
+from whynot.data.plots import PART_COLOURS
+from whynot.experiments.images import (
+    CUB_CHECKPOINT_ENV, CUB_ENV, cub_test, load_birds, load_images, shuffled,
+)
+from whynot.experiments.parts import differing_part
+from whynot.labels import CONTRAST_LABELS as LABELS
+from whynot.labels import METHOD_LABELS
 from whynot.metrics.model_randomization import pearson
 from whynot.viz import explanation_grid, overlay, overlay_array
 
 THRESHOLD = 0.1  # the paper's p_k > 0.1
 FIGURE4_METHODS = ("gradcam", "la", "xgradcam")
 FIGURE5_CONTRASTS = ("logit", "mean", "max", "weighted")
-CUB_ENV = "WHYNOT_CUB"  # full profile: the folder that holds CUB_200_2011
-CUB_CHECKPOINT_ENV = "WHYNOT_CUB_VGG16_BN"  # full profile: a finetune_cub checkpoint of vgg16_bn
 
 
 class Draw(NamedTuple):
@@ -73,8 +76,8 @@ def draw(probabilities: Tensor, n: int, rank: int = 2, threshold: float = THRESH
     passing = (kth > threshold).nonzero()[:, 0]
     if len(passing) == 0:
         return Draw([int(kth.argmax())], False)
-    order = torch.randperm(len(passing), generator=torch.Generator().manual_seed(seed))
-    return Draw(passing[order[:n]].tolist(), True)
+    order = torch.tensor(shuffled(len(passing), seed)[:n], dtype=torch.long)
+    return Draw(passing[order].tolist(), True)
 
 
 def closest_pair(probabilities: Tensor) -> int:
@@ -112,19 +115,19 @@ def sources(profile: str = "default", seed: int = 0) -> list[Source]:
     """The figures' inputs: SynthBirds' test split with ``synth_vgg`` (the first 108 images in
     the smoke profile), EfficientNet-Lite0 on the bundled photos, and in the full profile also
     VGG16-BN fine-tuned on CUB-200-2011 (:func:`cub_source`)."""
-    from whynot.data.photos import PHOTO_NAMES, load_photos
-    from whynot.data.synthetic import CLASS_NAMES, load_synthbirds
+    from whynot.data.photos import PHOTO_NAMES
+    from whynot.data.synthetic import CLASS_NAMES
     from whynot.models.zoo import load_model
 
     if profile not in ("smoke", "default", "full"):
         raise ValueError(f"unknown profile {profile!r}; choose one of ['default', 'full', 'smoke']")
-    birds = load_synthbirds("test", seed=seed, n=108 if profile == "smoke" else None)
+    birds = load_birds(seed, 0, 108 if profile == "smoke" else None)
     effnet = load_model("efficientnet_lite0")
     found = [
         Source("SynthBirds, synth_vgg", load_model("synth_vgg"), birds.images, CLASS_NAMES,
                part_masks=birds.part_masks),
         Source("photos, EfficientNet-Lite0", effnet,
-               load_photos(size=effnet.whynot_meta["input_size"]),
+               load_images("photos", effnet, seed, 0, len(PHOTO_NAMES))[0],
                effnet.whynot_meta["class_names"], image_names=PHOTO_NAMES),
     ]
     if profile == "full":
@@ -136,7 +139,6 @@ def cub_source(n: int = 512, seed: int = 0, device: str | None = None) -> Source
     """``n`` CUB-200-2011 test images (a seeded random sample) with VGG16-BN fine-tuned by
     :func:`whynot.models.finetune.finetune_cub`: the data folder in ``$WHYNOT_CUB``, the
     checkpoint in ``$WHYNOT_CUB_VGG16_BN``."""
-    from whynot.data.cub import CUB200
     from whynot.models.finetune import cub_vgg16_bn, load_finetuned
 
     root, weights = os.environ.get(CUB_ENV), os.environ.get(CUB_CHECKPOINT_ENV)
@@ -145,9 +147,8 @@ def cub_source(n: int = 512, seed: int = 0, device: str | None = None) -> Source
             f"the full profile's CUB figures need ${CUB_ENV} (the folder with CUB_200_2011; "
             f"whynot.data.cub.download_cub fetches it) and ${CUB_CHECKPOINT_ENV} (a checkpoint of "
             f"whynot.models.finetune.finetune_cub)")
-    test = CUB200(root, "test")
-    order = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:n]
-    images = torch.stack([test[int(i)][0] for i in order])
+    test = cub_test(root, 224)
+    images = torch.stack([test[i][0] for i in shuffled(len(test), seed)[:n]])
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_finetuned(cub_vgg16_bn(test.class_names, imagenet_weights=False), weights)
     return Source("CUB-200-2011, VGG16-BN fine-tuned", model.to(device), images.to(device),
@@ -326,18 +327,16 @@ def colour_scales(image: Tensor, heatmap: Tensor):
 
 # --- the explorer's views -------------------------------------------------------------------------
 
-PART_COLOURS = np.array([[0.85, 0.15, 0.15], [0.15, 0.65, 0.15], [0.2, 0.35, 0.9]])  # head, wing, tail
-
-
 def part_panel(masks: Tensor, highlight: str | None) -> np.ndarray:
-    """The part masks ``[3, H, W]`` as an ``[H, W, 3]`` picture: head red, wing green, tail blue
-    on black, the ``highlight`` part at full strength and the others dimmed to a third."""
+    """The part masks ``[3, H, W]`` as an ``[H, W, 3]`` picture: each part in its
+    :data:`whynot.data.plots.PART_COLOURS` on black, the ``highlight`` part at full strength and
+    the others dimmed to a third."""
     from whynot.data.synthetic import PART_NAMES
 
     picture = np.zeros((*masks.shape[-2:], 3))
     for p, name in enumerate(PART_NAMES):
         strength = 1.0 if highlight in (None, name) else 1 / 3
-        picture[masks[p].cpu().numpy()] = PART_COLOURS[p] * strength
+        picture[masks[p].cpu().numpy()] = np.asarray(PART_COLOURS[p]) * strength
     return picture
 
 
@@ -371,3 +370,196 @@ def explorer_views(source: Source, indices: Sequence[int], labels: Sequence[str]
                     views[(label, METHOD_LABELS[m], LABELS[c], f"t{k + 1}")] = np.concatenate(
                         [panels[0], heat, *panels[1:]], axis=1)
     return views
+
+
+# --- claims: Figs. 1, 2, 4 and 5 measured on every qualifying image, judged by whynot.claims -----
+
+IDENTITY_TOLERANCE = 1e-3  # of the map's peak: an exact identity in float32 stays far below
+
+
+def blur_statistics(model: nn.Module, images: Tensor, method: str = "gradcam",
+                    batch_size: int = 64) -> pd.DataFrame:
+    """Fig. 1 on every image: the original and weighted maps of ``t1`` and ``t2`` each blur
+    their negative pixels (:func:`blur_negative_evidence`); one row per image and contrast with
+    ``own``, the change of the explained class's probability, and ``other``, the change of the
+    other class's, each averaged over the two maps."""
+    frames = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        explained = whynot.explain(model, batch, method=method, topk=2,
+                                   contrast=("logit", "weighted"), return_explanation=True)
+        for contrast, maps in explained.maps.items():
+            table = blur_negative_evidence(model, batch, maps, explained.classes)[1]
+            own = table[table.explained == table.class_rank].groupby("image").change.mean()
+            other = table[table.explained != table.class_rank].groupby("image").change.mean()
+            frames.append(pd.DataFrame({"image": start + own.index.to_numpy(),
+                                        "contrast": LABELS[contrast], "own": own.to_numpy(),
+                                        "other": other.to_numpy()}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def probability_equivalence(model: nn.Module, images: Tensor, layer=None) -> pd.DataFrame:
+    r"""Fig. 2's statement at a CAM layer: the weighted combination of the logits' maps equals
+    the map of the probability. Grad-CAM of ``p_t`` is computed here by plain autograd (no
+    contrast engine); since :math:`\nabla p_t = p_t (1 - p_t) (e_t - \alpha)` it must equal
+    ``p_t (1 - p_t)`` times the engine's weighted Grad-CAM. One row per image: ``residual``,
+    ``max |difference| / max |map of p_t|`` over the maps of ``t1`` and ``t2``."""
+    from whynot.explainers.base import upsample_to
+    from whynot.explainers.hooks import resolve_layer
+
+    if layer is None:
+        layer = getattr(model, "whynot_meta", {}).get("default_layer")
+    _, module = resolve_layer(model, layer)
+    captured = {}
+    handle = module.register_forward_hook(lambda _m, _i, output: captured.update(a=output))
+    try:  # an input that needs a gradient keeps the graph even where parameters are frozen
+        probabilities = model(images.detach().requires_grad_(True)).softmax(dim=1)
+    finally:
+        handle.remove()
+    top = probabilities.topk(2, dim=1)
+    maps = []
+    for k in range(2):
+        chosen = top.values[:, k].sum()  # images are independent: one backward pass for all
+        gradient, = torch.autograd.grad(chosen, captured["a"], retain_graph=k == 0)
+        weights = gradient.mean(dim=(-2, -1), keepdim=True)
+        maps.append((weights * captured["a"]).sum(dim=1).detach())
+    direct = upsample_to(torch.stack(maps, dim=1), images)
+    weighted = whynot.explain(model, images, method="gradcam", classes=top.indices,
+                              contrast="weighted", layer=layer)
+    scale = (top.values * (1 - top.values)).detach()[:, :, None, None]
+    peak = direct.flatten(1).abs().amax(dim=1)
+    residual = (direct - scale * weighted).flatten(1).abs().amax(dim=1) / peak
+    return pd.DataFrame({"image": np.arange(len(images)), "residual": residual.cpu().numpy()})
+
+
+def _setting(values, claimed: str = "higher", boundary: float = 0.0, seed: int = 0,
+             min_images: int | None = None, **names) -> dict:
+    """One setting of a claim: the mean of ``values`` over images, its 95 % bootstrap interval
+    and :func:`~whynot.experiments.localization.judged` verdict."""
+    from whynot.experiments.localization import MIN_IMAGES, judged
+    from whynot.stats import bootstrap_ci
+
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    low, high = bootstrap_ci(values, seed=seed)
+    effect = float(values.mean()) if len(values) else float("nan")
+    verdict = judged(low, high, len(values), claimed, boundary,
+                     MIN_IMAGES if min_images is None else min_images)
+    return {**names, "images": len(values), "effect": effect, "low": low, "high": high,
+            "claimed": claimed, "boundary": boundary, "verdict": verdict}
+
+
+def _worst(values, tolerance: float = IDENTITY_TOLERANCE, **names) -> dict:
+    """An identity's setting: the largest residual over the images, against ``tolerance``."""
+    worst = float(np.max(values))
+    return {**names, "images": len(values), "effect": worst, "low": worst, "high": worst,
+            "claimed": "lower", "boundary": tolerance,
+            "verdict": judged_identity(worst, tolerance)}
+
+
+def judged_identity(worst: float, tolerance: float = IDENTITY_TOLERANCE) -> str:
+    """An identity holds when the largest residual over the images stays below ``tolerance``."""
+    from whynot.claims import judge
+
+    return judge(worst, worst, "lower", tolerance)
+
+
+def figure1_settings(changes: dict[str, pd.DataFrame], seed: int = 0) -> pd.DataFrame:
+    """Fig. 1's caption ("The blue/red numbers are expected to decrease/increase"), per source,
+    from :func:`blur_statistics` tables: the weighted maps raise the explained class's
+    probability (``own > 0``), lower the other's (``-other > 0``), and move them apart more
+    than the original maps do (paired: ``(own - other)`` weighted minus original)."""
+    rows = []
+    for source, table in changes.items():
+        by = table.pivot(index="image", columns="contrast", values=["own", "other"])
+        weighted, original = by.xs("weighted", axis=1, level=1), by.xs("original", axis=1, level=1)
+        rows += [
+            _setting(weighted.own, seed=seed, source=source,
+                     comparison="rise of the explained class's p, weighted"),
+            _setting(-weighted.other, seed=seed, source=source,
+                     comparison="fall of the other class's p, weighted"),
+            _setting((weighted.own - weighted.other) - (original.own - original.other),
+                     seed=seed, source=source,
+                     comparison="rise minus other's change, weighted - original"),
+        ]
+    return pd.DataFrame(rows)
+
+
+def figure4_settings(top_two: pd.DataFrame, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Fig. 4 from :func:`top_two_statistics` rows (with an ``input`` column), per input and
+    method: ``wang-fig4-similar``, the paired drop of ``r(t1 map, t2 map)`` from original to
+    weighted (Grad-CAM and LA, the paper's methods); ``reports-fig4``, the KTH report's
+    "quite consistent" original pairs (``r > 0.5``) and "almost complementary" weighted pairs
+    (``r < -0.5``), all three methods; ``reports-negative-areas``, the share of negative pixels
+    of the original Grad-CAM maps (the reports: "much larger negative areas than positive",
+    ``> 0.5``)."""
+    similar, reports, negative = [], [], []
+    for (source, method), group in top_two.groupby(["input", "method"], sort=False):
+        r = group.pivot(index="image", columns="contrast", values="r")
+        names = {"source": source, "method": method}
+        if method in (METHOD_LABELS["gradcam"], METHOD_LABELS["la"]):
+            similar.append(_setting(r.original - r.weighted, seed=seed, **names,
+                                    comparison="r original - r weighted"))
+        reports.append(_setting(r.original, "higher", 0.5, seed=seed, **names,
+                                comparison="r of the original pair"))
+        reports.append(_setting(r.weighted, "lower", -0.5, seed=seed, **names,
+                                comparison="r of the weighted pair"))
+        if method == METHOD_LABELS["gradcam"]:
+            original = group[group.contrast == LABELS["logit"]]
+            share = (original.negative_t1 + original.negative_t2) / 2
+            negative.append(_setting(share, "higher", 0.5, seed=seed, **names,
+                                     comparison="share of negative pixels, original"))
+    return {"wang-fig4-similar": pd.DataFrame(similar), "reports-fig4": pd.DataFrame(reports),
+            "reports-negative-areas": pd.DataFrame(negative)}
+
+
+def figure5_settings(identities: pd.DataFrame, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Fig. 5 from :func:`contrast_identities` rows (with an ``input`` column), per input:
+    ``wang-fig5-mean``, the mean over the top three classes of ``r(mean map, original map)``
+    against 0.9 ("almost the same"); ``wang-fig5-max-inverse``, the largest residual of
+    ``max_1 + max_2`` over the images against :data:`IDENTITY_TOLERANCE`; ``reports-fig5``,
+    both (the reports' Sec. 3.3 repeats them)."""
+    mean, inverse = [], []
+    for source, group in identities.groupby("input", sort=False):
+        mean.append(_setting(group[["r1", "r2", "r3"]].mean(axis=1), "higher", 0.9, seed=seed,
+                             source=source, comparison="r(mean map, original map)"))
+        inverse.append(_worst(group.max_sum, source=source,
+                              comparison="max |max_1 + max_2| / max |max_1|, worst image"))
+    mean, inverse = pd.DataFrame(mean), pd.DataFrame(inverse)
+    return {"wang-fig5-mean": mean, "wang-fig5-max-inverse": inverse,
+            "reports-fig5": pd.concat([mean, inverse], ignore_index=True)}
+
+
+def equivalence_settings(residuals: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Fig. 2 (``wang-fig2``), per source: the largest :func:`probability_equivalence` residual."""
+    return pd.DataFrame([
+        _worst(table.residual, source=source,
+               comparison="Grad-CAM of p_t vs p_t (1 - p_t) x weighted, worst image")
+        for source, table in residuals.items()])
+
+
+#: Claims judged with an identity's tolerance rather than over images: one image decides.
+IDENTITY_CLAIMS = ("wang-fig5-max-inverse", "wang-fig2")
+
+
+def claim_records(settings: dict[str, pd.DataFrame], data: str) -> list:
+    """One :class:`whynot.claims.Record` per claim from its settings table (``{claim id:
+    settings}``, from :func:`figure1_settings` (as ``"wang-fig1"``), :func:`figure4_settings`,
+    :func:`figure5_settings`, :func:`equivalence_settings` (as ``"wang-fig2"``)), by
+    :func:`whynot.experiments.localization.settings_record`; ``data`` names the inputs."""
+    from whynot.experiments.localization import MIN_IMAGES, settings_record
+
+    return [settings_record(claim, rows, data=data,
+                            min_images=1 if claim in IDENTITY_CLAIMS else MIN_IMAGES)
+            for claim, rows in settings.items()]
+
+
+def counted(inputs: Sequence[Source], rank: int = 2) -> list[Source]:
+    """The sources with enough images whose ``rank``-th probability exceeds 0.1 to judge a claim
+    (:data:`whynot.experiments.localization.MIN_IMAGES`); the others (the eight photos) are
+    shown, not counted."""
+    from whynot.experiments.localization import MIN_IMAGES
+
+    return [s for s in inputs
+            if int((s.probabilities.topk(rank, dim=1).values[:, rank - 1] > THRESHOLD).sum())
+            >= MIN_IMAGES]

@@ -30,154 +30,29 @@ in two or three parts have no single ground-truth part and are counted, not scor
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
 
-import whynot
-from whynot.data.synthetic import CLASS_NAMES, PART_NAMES, SynthBirds, confusable_pairs
-from whynot.experiments.pgd import LABELS
+# The per-map table and its summaries live in parts (chapter 05 uses them too); chapter 03
+# reaches them through this module.
+from whynot.experiments.parts import (CONTRASTS, METHODS, THRESHOLD, _by_image, _estimate,  # noqa: F401
+                                      baselines, counts, localization_table, random_maps,
+                                      scored, summarize)
 from whynot.experiments.plans import model_on, weights_fingerprint
 from whynot.experiments.runner import Experiment
-from whynot.metrics import part_mass, pointing_game
+from whynot.labels import CONTRAST_LABELS as LABELS
+from whynot.labels import METHOD_LABELS as ALL_METHOD_LABELS
 from whynot.metrics.pointing_game import TOLERANCE_AT_224
+from whynot.claims import Record, combine, judge
 from whynot.stats import bootstrap_ci
 
-METHODS = ("gradcam", "la", "xgradcam")
-METHOD_LABELS = {"gradcam": "GradCAM", "la": "LA", "xgradcam": "XGradCAM"}
-CONTRASTS = ("logit", "mean", "max", "weighted")  # the paper's order; "logit" is its "original"
+METHOD_LABELS = {m: ALL_METHOD_LABELS[m] for m in METHODS}
 MODELS = ("synth_vgg", "synth_resnet", "synth_mobile")  # the synthetic CNNs (not synth_vit)
-THRESHOLD = 0.1  # the paper's p2 > 0.1
-VERSION = 1  # of the experiment's results: bump when localization_table() or the rows change
-
-
-@lru_cache(maxsize=1)
-def _pair_parts() -> dict[tuple[int, int], str]:
-    return {(a, b): part for a, b, part in confusable_pairs()}
-
-
-def differing_part(a: int, b: int) -> str | None:
-    """The one part in which SynthBirds classes ``a`` and ``b`` differ; None if they differ in
-    two or three parts (or are the same class).
-
-    >>> differing_part(0, 1), differing_part(1, 0), differing_part(0, 4)
-    ('tail', 'tail', None)
-    """
-    for label in (a, b):
-        if not 0 <= label < len(CLASS_NAMES):
-            raise ValueError(f"SynthBirds classes are 0..{len(CLASS_NAMES) - 1}; got {label}.")
-    return _pair_parts().get((min(a, b), max(a, b)))
-
-
-def pixel_tolerance(size: int) -> float:
-    """The pointing game's tolerance for ``size``-pixel images: 15 px at 224, scaled (3.75 at 56)."""
-    return TOLERANCE_AT_224 * size / 224
-
-
-def hit_zone(masks: Tensor, tolerance: float) -> Tensor:
-    r"""The pixels within ``tolerance`` of the mask: where a map's maximum scores a pointing-game hit.
-
-    .. math:: Z_{ij} = \big[\min_{(k, l) \in M} \lVert (i, j) - (k, l) \rVert_2 \le \tau\big]
-
-    ``masks``: boolean ``[..., H, W]``; returns the same shape. Its mean over the pixels is the
-    hit probability of a map whose maximum is uniformly distributed (e.g. i.i.d. noise).
-    """
-    if masks.dtype != torch.bool:
-        raise ValueError(f"masks must be boolean (True inside the part); got dtype {masks.dtype}.")
-    if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0 pixels; got {tolerance}.")
-    radius = int(tolerance)
-    offsets = torch.arange(-radius, radius + 1, device=masks.device)
-    disk = (offsets[:, None] ** 2 + offsets[None, :] ** 2 <= tolerance**2).to(torch.float32)
-    flat = masks.reshape(-1, 1, *masks.shape[-2:]).to(torch.float32)
-    return (F.conv2d(flat, disk[None, None], padding=radius) > 0.5).view(masks.shape)
-
-
-def random_maps(image_ids: Sequence[int], size: int, seed: int = 0) -> Tensor:
-    """One ``[size, size]`` map of i.i.d. standard normal pixels per image, seeded by
-    ``(seed, image id)`` so that any batching gives the same maps. ``[B, size, size]``."""
-    return torch.stack([
-        torch.randn(size, size, generator=torch.Generator().manual_seed(seed * 1_000_003 + int(i)))
-        for i in image_ids
-    ])
-
-
-def localization_table(
-    model: nn.Module,
-    birds: SynthBirds,
-    start: int = 0,
-    seed: int = 0,
-    methods: Sequence[str] = METHODS,
-    contrasts: Sequence[str] = CONTRASTS,
-    tolerance: float | None = None,
-    explain: Callable[[Tensor, Tensor], Mapping[str, Mapping[str, Tensor]]] | None = None,
-) -> pd.DataFrame:
-    """Part mass and pointing-game hit of every map of the top two classes, on the part that
-    separates them.
-
-    ``explain(images, classes [B, 2])`` returns ``{method: {contrast: [B, 2, H, W]}}``; by
-    default one :func:`whynot.explain` pass of ``methods`` (gradient CAMs) and ``contrasts``.
-
-    ``birds`` are images ``start, start + 1, ...`` of a SynthBirds split (``image`` in the rows).
-    One :func:`whynot.explain` pass gives every method's and contrast's maps of ``t1`` and ``t2``
-    (the model's two most probable classes), upsampled to the image. One row per image, method,
-    contrast and ``rank`` (1: the map of ``t1``; 2: the map of ``t2``, the reverse direction),
-    with the image's ``t1, t2, p1, p2``, the ``part`` that separates them ("" when they differ in
-    more than one part; then ``mass`` and ``hit`` are NaN), its visible pixels, and the
-    baselines ``part_share``, ``hit_zone_share``, ``random_mass``, ``random_hit``.
-    """
-    images = birds.images.to(next(model.parameters()).device)
-    size = images.shape[-1]
-    tolerance = pixel_tolerance(size) if tolerance is None else tolerance
-    with torch.no_grad():
-        probabilities = model(images).softmax(dim=1)
-    if probabilities.shape[1] != len(CLASS_NAMES):
-        raise ValueError(f"the model has {probabilities.shape[1]} classes; part localization needs "
-                         f"a SynthBirds model ({len(CLASS_NAMES)} classes), e.g. synth_vgg.")
-    top = probabilities.topk(2, dim=1)
-    classes = top.indices
-    if explain is None:
-        explained = whynot.explain(model, images, method=tuple(methods), classes=classes,
-                                   contrast=tuple(contrasts))
-    else:
-        explained = explain(images, classes)
-    pairs = classes.cpu().tolist()
-    parts = [differing_part(t1, t2) for t1, t2 in pairs]
-    one_part = torch.tensor([part is not None for part in parts])
-    part_index = torch.tensor([PART_NAMES.index(part) if part else 0 for part in parts])
-    masks = birds.part_masks[torch.arange(len(parts)), part_index] & one_part[:, None, None]
-    ids = np.arange(start, start + len(parts))
-    noise = random_maps(ids, size, seed)
-
-    def undefined_if_unscored(values: Tensor) -> np.ndarray:
-        values = values.detach().cpu().to(torch.float64)
-        return torch.where(one_part.view(-1, *[1] * (values.dim() - 1)), values, torch.nan).numpy()
-
-    image_rows = pd.DataFrame({
-        "image": ids, "label": birds.labels.numpy(), "t1": [t1 for t1, _ in pairs],
-        "t2": [t2 for _, t2 in pairs], "p1": top.values[:, 0].cpu().numpy(),
-        "p2": top.values[:, 1].cpu().numpy(), "part": [part or "" for part in parts],
-        "part_pixels": masks.sum(dim=(-2, -1)).numpy(),
-        "part_share": undefined_if_unscored(masks.float().mean(dim=(-2, -1))),
-        "hit_zone_share": undefined_if_unscored(hit_zone(masks, tolerance).float().mean(dim=(-2, -1))),
-        "random_mass": undefined_if_unscored(part_mass(noise, masks)),
-        "random_hit": undefined_if_unscored(pointing_game(noise, masks, tolerance).float()),
-    })
-    blocks = []
-    for method in explained:
-        for contrast in contrasts:
-            maps = explained[method][contrast].cpu()
-            mass = undefined_if_unscored(part_mass(maps, masks[:, None]))
-            hit = undefined_if_unscored(pointing_game(maps, masks[:, None], tolerance).float())
-            for rank in (1, 2):
-                blocks.append(image_rows.assign(method=method, contrast=contrast, rank=rank,
-                                                mass=mass[:, rank - 1], hit=hit[:, rank - 1]))
-    return pd.concat(blocks, ignore_index=True)
+MIN_IMAGES = 10  # a setting with fewer images is not judged: so few undercover a bootstrap
+VERSION = 2  # of the experiment's results: bump when localization_table() or the rows change
 
 
 # --- the experiment, for the runner (python -m whynot.experiments run localization) ------------
@@ -227,55 +102,6 @@ def experiment(profile: str = "default", seed: int = 0, models: Sequence[str] | 
 
 # --- summaries: means with bootstrap intervals over images, paired differences, baselines -------
 
-def scored(table: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
-    """The rows that are scored: ``p2 > threshold``, a one-part pair, the part visible."""
-    return table[(table.p2 > threshold) & (table.part != "") & (table.part_pixels > 0)]
-
-
-def counts(table: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
-    """Per model: test images, those with ``p2 > threshold``, of these the one-part pairs, and
-    of these the ones whose part is visible (the scored images)."""
-    images = table.drop_duplicates(["model", "image"])
-    close = images[images.p2 > threshold]
-    one_part = close[close.part != ""]
-    return pd.DataFrame({
-        "images": images.groupby("model", sort=False).size(),
-        "p2_above": close.groupby("model", sort=False).size(),
-        "one_part": one_part.groupby("model", sort=False).size(),
-        "scored": one_part[one_part.part_pixels > 0].groupby("model", sort=False).size(),
-    }).reindex(list(dict.fromkeys(images.model))).fillna(0).astype(int).rename_axis("model").reset_index()
-
-
-def summarize(table: pd.DataFrame, threshold: float = THRESHOLD, seed: int = 0,
-              n_resamples: int = 2000) -> pd.DataFrame:
-    r"""Per model, method, contrast and rank, over the scored images (:func:`scored`): mean part
-    mass and hit rate with 95 % percentile-bootstrap intervals over images (``*_low``,
-    ``*_high``); the paired differences to the original (logit) map of the same images,
-    ``mass_gain = mean_i (mass_i^c - mass_i^logit)`` (NaN for the original itself); and to the
-    uniform-map baselines, ``mass_excess = mean_i (mass_i - |M_i| / HW)`` (``hit_excess``
-    likewise against the hit zone's share). ``undefined`` counts maps with no positive pixel
-    (their mass is undefined and left out).
-    """
-    rows = []
-    chosen = scored(table, threshold)
-    originals = _by_image(chosen, "logit")
-    for (model, method, contrast, rank), group in chosen.groupby(
-            ["model", "method", "contrast", "rank"], sort=False):
-        group = group.set_index("image")
-        row = {"model": model, "method": method, "contrast": contrast, "rank": rank,
-               "images": len(group), "undefined": int(group.mass.isna().sum())}
-        original = originals.loc[(model, method, rank)].reindex(group.index)
-        for metric, share in (("mass", "part_share"), ("hit", "hit_zone_share")):
-            row.update(_estimate(metric, group[metric], seed, n_resamples))
-            gain = group[metric] - original[metric]
-            row.update(_estimate(f"{metric}_gain", gain, seed, n_resamples) if contrast != "logit"
-                       else dict.fromkeys(_names(f"{metric}_gain"), float("nan")))
-            row.update(_estimate(f"{metric}_excess", group[metric] - group[share], seed,
-                                 n_resamples))
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 def paired_difference(table: pd.DataFrame, contrast: str, reference: str, rank: int = 1,
                       threshold: float = THRESHOLD, seed: int = 0,
                       n_resamples: int = 2000) -> pd.DataFrame:
@@ -296,38 +122,6 @@ def paired_difference(table: pd.DataFrame, contrast: str, reference: str, rank: 
         rows.append(row)
     return pd.DataFrame(rows)
 
-
-def _by_image(rows: pd.DataFrame, contrast: str) -> pd.DataFrame:
-    return rows[rows.contrast == contrast].set_index(["model", "method", "rank", "image"]).sort_index()
-
-
-def _names(name: str) -> tuple[str, str, str]:
-    return name, f"{name}_low", f"{name}_high"
-
-
-def _estimate(name: str, values, seed: int, n_resamples: int) -> dict[str, float]:
-    """``{name: mean, name_low: ..., name_high: ...}`` over the non-NaN values."""
-    values = np.asarray(values, dtype=float)
-    mean = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
-    return dict(zip(_names(name), (mean, *bootstrap_ci(values, n_resamples=n_resamples, seed=seed))))
-
-
-def baselines(table: pd.DataFrame, threshold: float = THRESHOLD, seed: int = 0,
-              n_resamples: int = 2000) -> pd.DataFrame:
-    """Per model, over the scored images: the part's share of the image (a uniform map's mass),
-    the hit zone's share (the hit rate of a map with a uniformly placed maximum), and the
-    measured mass and hit rate of the seeded random maps, each with a bootstrap interval."""
-    images = scored(table, threshold).drop_duplicates(["model", "image"])
-    rows = []
-    for model, group in images.groupby("model", sort=False):
-        row = {"model": model, "images": len(group)}
-        for column in ("part_share", "hit_zone_share", "random_mass", "random_hit"):
-            row.update(_estimate(column, group[column], seed, n_resamples))
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-# --- verdicts ----------------------------------------------------------------------------------
 
 def resolved(low: float, high: float) -> str:
     """How a 95 % interval of a difference reads: "higher" (above 0), "lower" or "unresolved"."""
@@ -400,3 +194,153 @@ def plot_localization(summary: pd.DataFrame, chance: pd.DataFrame, rank: int = 1
     fig.suptitle(f"Maps of {whose} on the part that separates t1 and t2", y=1.0)
     fig.tight_layout()
     return fig
+
+
+# --- claims: per-setting effects judged by whynot.claims, combined into one record per claim -----
+
+#: The columns of the table each comparison reads, and the metric module that says which way is
+#: better (its ``DIRECTION``): the mass on the t1/t2 part, on the t1/t3 part, on the bird.
+METRIC_MODULES = {"mass": "part_mass", "hit": "pointing_game", "third_mass": "part_mass",
+                  "bird_mass": "part_mass"}
+METRIC_LABELS = {"mass": "part mass", "hit": "pointing", "third_mass": "t1/t3 part mass",
+                 "bird_mass": "bird mass"}
+
+
+def metric_module(metric: str):
+    """The :mod:`whynot.metrics` module of a table column (its ``DIRECTION`` judges claims)."""
+    import importlib
+
+    return importlib.import_module(f"whynot.metrics.{METRIC_MODULES[metric]}")
+
+
+def third_scored(table: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
+    """The rows scored on the third class (the reports' Fig. 5 selection, ``p3 > threshold``):
+    ``t1`` and ``t3`` differ in one visible part, and it is not the part that separates ``t1``
+    and ``t2`` (there the max contrast sees it too)."""
+    return table[(table.p3 > threshold) & (table.third_part != "")
+                 & (table.third_part != table.part) & (table.third_part_pixels > 0)]
+
+
+def compare(table: pd.DataFrame, contrast: str, reference: str, metrics: Sequence[str] = ("mass",),
+            ranks: Sequence[int] = (1,), methods: Sequence[str] = METHODS, selection: str = "pair",
+            threshold: float = THRESHOLD, seed: int = 0, n_resamples: int = 2000) -> pd.DataFrame:
+    """Per model, method, rank and metric: ``effect``, the mean over images of the paired
+    difference ``metric(contrast map) - metric(reference map)``, with its 95 % bootstrap
+    interval over images (``low``, ``high``), and ``verdict``, the claim "``contrast`` is better
+    on the metric" judged by :func:`whynot.claims.judge` in the metric's ``DIRECTION``
+    ("not resolved" below :data:`MIN_IMAGES` images). ``selection``: ``"pair"`` scores the
+    images of :func:`scored` (``p2 > threshold``, one t1/t2 part), ``"third"`` those of
+    :func:`third_scored` (``p3 > threshold``)."""
+    chosen = scored(table, threshold) if selection == "pair" else third_scored(table, threshold)
+    chosen = chosen[chosen["rank"].isin(ranks) & chosen.method.isin(methods)]
+    index = ["model", "method", "rank", "image"]
+    ours = chosen[chosen.contrast == contrast].set_index(index)
+    theirs = chosen[chosen.contrast == reference].set_index(index).reindex(ours.index)
+    rows = []
+    for metric in metrics:
+        difference = (ours[metric] - theirs[metric]).dropna()
+        for (model, method, rank), values in difference.groupby(level=[0, 1, 2], sort=False):
+            low, high = bootstrap_ci(values.to_numpy(), n_resamples=n_resamples, seed=seed)
+            verdict = judged(low, high, len(values), metric_module(metric))
+            rows.append({"model": model, "method": method, "rank": rank, "metric": metric,
+                         "comparison": f"{LABELS[contrast]} - {LABELS[reference]}",
+                         "images": len(values), "effect": float(values.mean()), "low": low,
+                         "high": high, "verdict": verdict})
+    return pd.DataFrame(rows, columns=["model", "method", "rank", "metric", "comparison",
+                                       "images", "effect", "low", "high", "verdict"])
+
+
+def judged(low: float, high: float, images: int, claimed="higher", boundary: float = 0.0,
+           min_images: int = MIN_IMAGES) -> str:
+    """:func:`whynot.claims.judge`, except that fewer than ``min_images`` images resolve
+    nothing ("not resolved")."""
+    return judge(low, high, claimed, boundary) if images >= min_images else "not resolved"
+
+
+_SEVERITY = {"does not hold": 0, "not resolved": 1, "partly holds": 1, "holds": 2}
+
+
+def settings_record(claim: str, settings: pd.DataFrame, data: str = "SynthBirds test split",
+                    min_images: int = MIN_IMAGES, decimals: int = 3) -> Record:
+    """One record for a claim tested in several settings, the rows of ``settings``: ``effect``,
+    ``low``, ``high``, ``images``, ``verdict``, optionally ``claimed`` ("higher" when absent)
+    and ``boundary`` (0), and naming columns (``source``, ``model``, ``method``, ``rank``,
+    ``metric``, ``comparison``). Settings with fewer than ``min_images`` images are left out.
+    The verdict is :func:`whynot.claims.combine` of the rest; the effect shown is the weakest
+    setting's (worst verdict, then the interval bound nearest the boundary), named in
+    ``model``; ``why`` counts the settings by verdict."""
+    from whynot.claims import tally
+
+    if settings.empty:
+        return Record(claim, "not resolved", "no image qualified for any setting", data=data)
+    judged_rows = settings[settings.images >= min_images]
+    left_out = len(settings) - len(judged_rows)
+    note = f"; {left_out} with fewer than {min_images} images left out" if left_out else ""
+    if judged_rows.empty:
+        return Record(claim, "not resolved", f"no setting has {min_images} images{note}",
+                      data=data)
+    sign = np.where(judged_rows.get("claimed", "higher") == "lower", -1.0, 1.0)
+    nearest = np.where(sign > 0, judged_rows.low, judged_rows.high).astype(float)
+    boundary = np.asarray(judged_rows.get("boundary", 0.0), dtype=float)
+    margin = np.nan_to_num(sign * (nearest - boundary), nan=-np.inf)
+    severity = judged_rows.verdict.map(_SEVERITY).to_numpy()
+    weakest = judged_rows.iloc[int(np.lexsort((margin, severity))[0])]
+    names = [c for c in ("source", "model", "method", "rank", "metric", "comparison")
+             if c in judged_rows]
+    varying = [c for c in names if judged_rows[c].nunique() > 1] or names
+    label = ", ".join(_setting_label(c, weakest[c]) for c in names if str(weakest[c]) != data)
+    why = (f"{tally(judged_rows.verdict)} in {len(judged_rows)} "
+           f"setting{'s' * (len(judged_rows) != 1)} "
+           f"({' x '.join(varying)}){note}; shown: the weakest")
+    return Record(claim, combine(judged_rows.verdict), why, _finite(weakest.effect),
+                  _finite(weakest.low), _finite(weakest.high), int(weakest.images), "images",
+                  data, label, decimals)
+
+
+def _setting_label(column: str, value) -> str:
+    if column == "method":
+        return ALL_METHOD_LABELS.get(value, value)
+    if column == "rank":
+        return f"map of t{value}"
+    if column == "metric":
+        return METRIC_LABELS.get(value, value)
+    return str(value)
+
+
+def _finite(value) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+def claim_records(table: pd.DataFrame, threshold: float = THRESHOLD, seed: int = 0,
+                  n_resamples: int = 2000) -> tuple[list[Record], dict[str, pd.DataFrame]]:
+    """Chapter 03's localization claims, each judged per model x method (x rank, metric) and
+    combined, with the settings tables they come from:
+
+    * ``wang-fig4-parts`` (Sec. 5.2.1: the weighted maps "have focus on specific parts"): Grad-CAM
+      and LA, weighted against original, part mass and pointing on the t1/t2 part, maps of t1
+      and t2;
+    * ``reports-xgradcam`` (the KTH report's XGrad-CAM extension): the same for XGrad-CAM;
+    * ``wang-fig5-max`` (Sec. 5.3: max is "insufficient"): weighted against max on the map of t1,
+      part mass on the t1/t2 part (``p2 > 0.1``) and on the t1/t3 part (``p3 > 0.1``), which only
+      the weighted contrast sees;
+    * ``wang-tradeoff`` (Sec. 6: logit maps localise better, p maps show the contrast): the
+      original map's bird mass above the weighted map's, and the weighted map's part mass above
+      the original's, on the map of t1.
+    """
+    options = {"threshold": threshold, "seed": seed, "n_resamples": n_resamples}
+    settings = {
+        "wang-fig4-parts": compare(table, "weighted", "logit", ("mass", "hit"), (1, 2),
+                                   ("gradcam", "la"), **options),
+        "reports-xgradcam": compare(table, "weighted", "logit", ("mass", "hit"), (1, 2),
+                                    ("xgradcam",), **options),
+        "wang-fig5-max": pd.concat([
+            compare(table, "weighted", "max", ("mass",), **options),
+            compare(table, "weighted", "max", ("third_mass",), selection="third", **options),
+        ], ignore_index=True),
+        "wang-tradeoff": pd.concat([
+            compare(table, "logit", "weighted", ("bird_mass",), **options),
+            compare(table, "weighted", "logit", ("mass",), **options),
+        ], ignore_index=True),
+    }
+    records = [settings_record(claim, rows) for claim, rows in settings.items()]
+    return records, settings

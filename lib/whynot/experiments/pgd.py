@@ -18,18 +18,23 @@ True
 """
 from __future__ import annotations
 
-import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from whynot.claims import Record, combine, judge, not_tested
 from whynot.explainers.engine import check_images, check_logits
 from whynot.explainers.hooks import model_guard
+from whynot.experiments.images import load_images
 from whynot.experiments.plans import data_config, model_on, plan_batches
 from whynot.experiments.runner import Experiment
+from whynot.labels import CONTRAST_LABELS
+from whynot.report import fixed
+from whynot.stats import paired_difference
 from whynot.targets import check_contrasts, cotangents, select_classes
 
 #: The paper's four gradients: original (the logit), mean, max and weighted contrast.
@@ -126,8 +131,7 @@ def perturbation_table(
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """Per model, eps, iterations and contrast: the mean changes in accuracy (hit rate), ``y_t``
     and ``p_t``, with normal 95 % confidence half-widths over images (``*_ci``), and the count."""
-    table = table.assign(accuracy=table.hit_after.astype(float) - table.hit_before.astype(float),
-                         y_t=table.y_t_after - table.y_t_before, p_t=table.p_t_after - table.p_t_before)
+    table = _with_changes(table)
     keys = [k for k in ("model", "data", "eps", "iterations", "contrast") if k in table]
     grouped = table.groupby(keys, sort=False)[["accuracy", "y_t", "p_t"]]
     mean, sem = grouped.mean(), grouped.sem(ddof=1)
@@ -137,53 +141,234 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index()
 
 
-# --- the paper's claims, measured on a summary (one row per model, eps, iterations, contrast) ----
+# --- the paper's claims (whynot.claims.ch02): measured per setting, judged by whynot.claims ------
 
 #: Mean changes are compared at these resolutions (finer digits are round-off and differ
 #: between machines; accuracy changes are counts over the same images, so exact).
 RESOLUTION = {"p_t": 1e-3, "y_t": 1e-2, "accuracy": 1e-9}
+#: One setting of Fig. 3: a model, an eps and a number of iterations.
+SETTING = ["model", "eps", "iterations"]
+OUTCOMES = ("wins", "ties", "loses")
+SETTINGS_UNIT = "settings (model x eps x iterations)"
+RESAMPLES_PER_CHUNK = 100
 
 
 def _resolved(summary: pd.DataFrame, metric: str) -> pd.Series:
     return (summary[metric] / RESOLUTION[metric]).round() * RESOLUTION[metric]
 
 
-def rank_agreement(summary: pd.DataFrame) -> pd.DataFrame:
-    """Claim 1, per model and eps: Spearman's rho over the contrast x iterations conditions
-    between the mean change in ``p_t`` and in accuracy (``rho_p``), and between ``y_t`` and
-    accuracy (``rho_y``); NaN where the accuracy did not move in any condition."""
-    resolved = summary.assign(**{m: _resolved(summary, m) for m in RESOLUTION})
+def _with_changes(table: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`perturbation_table` with the per-image changes ``accuracy``, ``y_t``, ``p_t``."""
+    return table.assign(accuracy=table.hit_after.astype(float) - table.hit_before.astype(float),
+                        y_t=table.y_t_after - table.y_t_before,
+                        p_t=table.p_t_after - table.p_t_before)
+
+
+def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's rho of each row of ``x`` with the same row of ``y`` (``[R, k]``, ties share
+    their mean rank); NaN where a row is constant."""
+    from scipy.stats import rankdata
+
+    rx, ry = (rankdata(v, axis=1) for v in (x, y))
+    rx, ry = rx - rx.mean(axis=1, keepdims=True), ry - ry.mean(axis=1, keepdims=True)
+    scale = np.sqrt((rx**2).sum(axis=1) * (ry**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(scale > 0, (rx * ry).sum(axis=1) / scale, np.nan)
+
+
+def rank_agreement(table: pd.DataFrame, seed: int = 0, n_resamples: int = 2000) -> pd.DataFrame:
+    """Fig. 3's first claim, per model and eps: Spearman's rho over the contrast x iterations
+    conditions between the mean change in ``p_t`` and in accuracy (``rho_p``), and between
+    ``y_t`` and accuracy (``rho_y``), means at :data:`RESOLUTION`; ``difference`` = rho_p - rho_y
+    with a 95 % bootstrap interval (``low``, ``high``: images resampled, every condition of an
+    image together). NaN where the accuracy did not move in any condition (all ranks tie)."""
+    changes = _with_changes(table)
+    rng = np.random.default_rng(seed)
     rows = []
-    for (model, eps), group in resolved.groupby(["model", "eps"], sort=False):
-        moved = group.accuracy.nunique() > 1  # else the ranks of accuracy are all tied
-        rows.append({"model": model, "eps": eps,
-                     **{f"rho_{m[0]}": group[m].corr(group.accuracy, method="spearman")
-                        if moved else float("nan") for m in ("p_t", "y_t")}})
+    for (model, eps), group in changes.groupby(["model", "eps"], sort=False):
+        wide = {m: group.pivot_table(index="image", columns=["contrast", "iterations"], values=m)
+                .to_numpy() for m in RESOLUTION}  # [images, conditions]
+        images = len(wide["accuracy"])
+
+        def rhos(weights: np.ndarray) -> dict[str, np.ndarray]:
+            """rho_p and rho_y of the weighted means, one per row of ``weights [R, images]``."""
+            means = {m: np.round(weights @ v / RESOLUTION[m]) * RESOLUTION[m]
+                     for m, v in wide.items()}
+            return {m: _spearman_rows(means[m], means["accuracy"]) for m in ("p_t", "y_t")}
+
+        point = rhos(np.full((1, images), 1 / images))
+        resampled = []
+        for start in range(0, n_resamples, RESAMPLES_PER_CHUNK):  # bounded memory on ImageNet
+            draws = rng.integers(0, images, size=(min(RESAMPLES_PER_CHUNK, n_resamples - start),
+                                                  images))
+            counts = np.apply_along_axis(np.bincount, 1, draws, minlength=images)
+            rho = rhos(counts / images)
+            resampled.append(rho["p_t"] - rho["y_t"])
+        difference = point["p_t"][0] - point["y_t"][0]
+        defined = np.concatenate(resampled)
+        defined = defined[~np.isnan(defined)]
+        low, high = (np.quantile(defined, [0.025, 0.975])
+                     if len(defined) and not np.isnan(difference) else (np.nan, np.nan))
+        rows.append({"model": model, "eps": eps, "rho_p": point["p_t"][0],
+                     "rho_y": point["y_t"][0], "difference": difference, "low": low,
+                     "high": high, "images": images})
     return pd.DataFrame(rows)
 
 
-def winners(summary: pd.DataFrame) -> pd.DataFrame:
-    """Claim 2, per model, eps and iterations: for ``p_t``, ``y_t`` and accuracy, the contrast
-    with the largest mean change at :data:`RESOLUTION`, every one tied for it joined by "+"
-    (the paper's names, :data:`LABELS`), or "(none)" where no contrast raised the metric."""
+#: A setting's outcome for weighted, from the 95 % interval of its margin over the best other.
+OUTCOME_OF = {"holds": "wins", "not resolved": "ties", "does not hold": "loses"}
+
+
+def weighted_margins(table: pd.DataFrame, metric: str, seed: int = 0) -> pd.DataFrame:
+    """Per setting (model, eps, iterations): the mean change of ``metric`` under weighted minus
+    that under the best other contrast (largest mean change at :data:`RESOLUTION`, the first of
+    :data:`CONTRASTS` among equals), with a paired bootstrap 95 % interval over the images
+    (``low``, ``high``), and the ``outcome``: weighted "wins" (the interval lies above 0),
+    "ties" (it covers 0, by :func:`whynot.claims.judge`) or "loses" (it lies below)."""
     rows = []
-    for (model, eps, steps), group in summary.groupby(["model", "eps", "iterations"], sort=False):
-        row = {"model": model, "eps": eps, "iterations": steps}
-        for metric in ("p_t", "y_t", "accuracy"):
-            change = _resolved(group, metric)
-            best = change.max()
-            row[metric] = "+".join(group.contrast[change == best].map(LABELS)) if best > 0 else "(none)"
-        rows.append(row)
+    for setting, mine in _with_changes(table).groupby(SETTING, sort=False):
+        means = mine.groupby("contrast", sort=False)[metric].mean().to_frame()
+        others = means.drop("weighted").reindex([c for c in CONTRASTS if c != "weighted"])
+        best = others.index[int(np.argmax(_resolved(others, metric).to_numpy()))]
+        mine = mine.set_index("image")
+        effect, low, high = paired_difference(mine[mine.contrast == "weighted"][metric],
+                                              mine[mine.contrast == best][metric], seed=seed)
+        rows.append({**dict(zip(SETTING, setting)), "best_other": best, "margin": effect,
+                     "low": low, "high": high,
+                     "outcome": OUTCOME_OF[judge(low, high, "higher")]})
     return pd.DataFrame(rows)
+
+
+def outcome_counts(margins: pd.DataFrame) -> dict[str, int]:
+    """``{"wins": w, "ties": t, "loses": l}`` over the settings of :func:`weighted_margins`."""
+    found = margins.outcome.value_counts()
+    return {outcome: int(found.get(outcome, 0)) for outcome in OUTCOMES}
+
+
+def _context(summary: pd.DataFrame) -> dict[str, str]:
+    return {"data": ", ".join(dict.fromkeys(summary.data)) if "data" in summary else "",
+            "model": ", ".join(dict.fromkeys(summary.model))}
+
+
+def rank_agreement_record(agreement: pd.DataFrame, summary: pd.DataFrame) -> Record:
+    """``wang-fig3-pt-accuracy``: rho(p_t, accuracy) - rho(y_t, accuracy) above 0 in every
+    model and eps (:func:`rank_agreement`), combined over them."""
+    verdicts = [judge(row.low, row.high, "higher") for row in agreement.itertuples()]
+    found = Counter(verdicts)
+    why = (f"rho(dp_t, dacc) - rho(dy_t, dacc) over the 12 contrast x iterations conditions: "
+           f"above 0 in {found['holds']}, below in {found['does not hold']}, not resolved in "
+           f"{found['not resolved']} of {len(verdicts)} model x eps cases")
+    return Record("wang-fig3-pt-accuracy", combine(verdicts), why, n=len(verdicts),
+                  unit="settings (model x eps)", **_context(summary))
+
+
+#: Fig. 3's "our method shows higher p_t and accuracy in all settings", one claim per metric.
+BEST_CLAIMS = {"p_t": "wang-fig3-weighted-pt", "accuracy": "wang-fig3-weighted-accuracy"}
+
+
+def weighted_best_record(metric: str, margins: pd.DataFrame, summary: pd.DataFrame) -> Record:
+    """The Fig. 3 claim that weighted raises ``metric`` most "in all settings", from its wins,
+    ties and losses (:func:`weighted_margins` of that metric): holds if it wins every setting,
+    partly holds if it wins some, does not hold if it wins none and loses some
+    (:func:`whynot.claims.combine`)."""
+    counts = outcome_counts(margins)
+    why = (f"weighted wins {counts['wins']}, ties {counts['ties']} (interval covers 0), loses "
+           f"{counts['loses']} of {len(margins)} settings on the mean change in {metric} against "
+           "the best other contrast")
+    verdicts = [verdict for verdict, outcome in OUTCOME_OF.items() for _ in range(counts[outcome])]
+    return Record(BEST_CLAIMS[metric], combine(verdicts), why, n=len(margins), unit=SETTINGS_UNIT,
+                  **_context(summary))
+
+
+#: The reports' reading of Fig. 3: these contrasts raise these metrics.
+REPORTS_RAISE = (("weighted", "p_t"), ("weighted", "accuracy"), ("max", "p_t"),
+                 ("max", "accuracy"), ("logit", "y_t"), ("mean", "y_t"))
+
+
+def reports_raise_record(summary: pd.DataFrame) -> Record:
+    """``reports-fig3``: each contrast of :data:`REPORTS_RAISE` raises its metric (mean change,
+    normal 95 % interval, above 0) in every setting, combined."""
+    verdicts = []
+    for contrast, metric in REPORTS_RAISE:
+        rows = summary[summary.contrast == contrast]
+        verdicts += [judge(mean - ci, mean + ci, "higher")
+                     for mean, ci in zip(rows[metric], rows[f"{metric}_ci"])]
+    found = Counter(verdicts)
+    why = (f"weighted and max on p_t and accuracy, original and mean on y_t: a rise in "
+           f"{found['holds']}, a fall in {found['does not hold']}, not resolved in "
+           f"{found['not resolved']} of {len(verdicts)} setting x contrast x metric cases")
+    return Record("reports-fig3", combine(verdicts), why, n=len(verdicts),
+                  unit="setting x contrast x metric cases", **_context(summary))
 
 
 def effect_growth(summary: pd.DataFrame) -> dict[str, float]:
-    """Claim 3, per model: the mean change in ``p_t`` (over contrasts and iterations) at the
-    largest eps divided by that at the smallest."""
+    """Per model: the mean change in ``p_t`` (over contrasts and iterations) at the largest eps
+    divided by that at the smallest."""
     small, large = min(summary.eps), max(summary.eps)
     mean = summary.groupby(["model", "eps"], sort=False).p_t.mean()
-    return {model: mean[model, large] / mean[model, small] for model in dict.fromkeys(summary.model)}
+    return {model: mean[model, large] / mean[model, small]
+            for model in dict.fromkeys(summary.model)}
 
+
+def eps_record(summary: pd.DataFrame) -> Record:
+    """``reports-pgd-eps``: what the authors ran is known from their correspondence, so it is not
+    tested; the ``why`` says what running both eps shows (the contrasts with the largest mean
+    change in ``p_t`` agree at both in k of n model x iterations cases)."""
+    small, large = min(summary.eps), max(summary.eps)
+    largest = {}
+    for setting, group in summary.groupby(SETTING, sort=False):
+        change = _resolved(group, "p_t")
+        largest[setting] = frozenset(group.contrast[change == change.max()])
+    pairs = {(m, s) for m, _, s in largest}
+    same = sum(largest[m, small, s] == largest[m, large, s] for m, s in pairs)
+    growth = effect_growth(summary)
+    return not_tested(
+        "reports-pgd-eps",
+        f"the authors' eps is known from their correspondence; we run both: the largest rise "
+        f"in p_t comes from the same contrasts at both in {same} of {len(pairs)} model x "
+        f"iterations cases, {fixed(min(growth.values()), 1)}-{fixed(max(growth.values()), 1)}x "
+        f"larger at eps {large:g}")
+
+
+def printed_update(model: nn.Module, images: Tensor, classes, contrast: str = "weighted",
+                   eps: float = 3e-3, steps: int = 1) -> Tensor:
+    """The update as the paper prints it (Sec. 5.1): ``steps`` steps of ``eps / steps``
+    along ``sign(phi(x))``, the gradient at the start ``x``, each clamped to
+    ``[min(x - eps, 0), max(x + eps, 1)]``. For comparison with :func:`perturb` only."""
+    start = images.detach()
+    with model_guard(model), torch.enable_grad():
+        x = start.clone().requires_grad_(True)
+        logits = model(x)
+        targets = select_classes(logits.detach(), classes)
+        v = cotangents(logits.detach(), targets, contrast)[:, 0]
+        (gradient,) = torch.autograd.grad(logits, x, grad_outputs=v)
+    lower, upper = (start - eps).clamp(max=0), (start + eps).clamp(min=1)
+    x = start
+    for _ in range(steps):
+        x = torch.minimum(torch.maximum(x + eps / steps * gradient.sign(), lower), upper)
+    return x
+
+
+def printed_equation_record(model: nn.Module, images: Tensor, classes, eps: float = 3e-3,
+                            data: str = "", model_name: str = "") -> Record:
+    """``reports-pgd-equations``: the printed update takes the gradient at ``x``, so its
+    iterations add up to one step (``1`` and ``max(ITERATIONS)`` steps give the same image, up
+    to the round-off of adding ``eps / N`` N times), and its clamp bounds never bind, so pixels
+    may leave [0, 1]. It holds if the printed iterations collapse: Fig. 3's bars differ between
+    iteration counts, so the printed update is not what ran. The ``why`` gives the corrected
+    update's (:func:`perturb`) difference beside it."""
+    steps = max(ITERATIONS)
+    one, many = (printed_update(model, images, classes, "weighted", eps, s) for s in (1, steps))
+    collapse = (many - one).abs().max().item()
+    outside = ((one < 0) | (one > 1)).double().mean().item()
+    corrected = (perturb(model, images, classes, "weighted", eps, steps)
+                 - perturb(model, images, classes, "weighted", eps, 1)).abs().max().item()
+    collapses = collapse <= eps * 1e-3
+    why = (f"max |x({steps} iterations) - x(1)|: {fixed(collapse / eps, 3)} eps printed, "
+           f"{fixed(corrected / eps, 1)} eps corrected; {fixed(100 * outside, 1)} % of pixels "
+           "leave [0, 1] under the printed clamp")
+    return Record("reports-pgd-equations", "holds" if collapses else "does not hold", why,
+                  n=images.shape[0], data=data, model=model_name)
 
 
 def reference_vgg16() -> dict:
@@ -228,7 +413,6 @@ PLANS: dict[str, dict] = {
         "resnet18", "alexnet", "googlenet", "mobilenet_v3_small", "mobilenet_v3_large",
         "mnasnet1_0", "vgg16", "efficientnet_b1", "densenet161")], "batch_size": 32},
 }
-IMAGENET_ENV = "WHYNOT_IMAGENET_VAL"
 
 
 def experiment(profile: str = "default", seed: int = 0, models: Sequence[str] | None = None,
@@ -261,49 +445,10 @@ def experiment(profile: str = "default", seed: int = 0, models: Sequence[str] | 
     return Experiment("pgd", VERSION, config, batches, run_batch)
 
 
-def load_images(data: str, model: nn.Module, seed: int, start: int, stop: int):
-    """Images ``[start, stop)`` of ``data`` at the model's input size, and their labels (None
-    for the unlabelled photos)."""
-    if data == "synthbirds":
-        from whynot.data.synthetic import load_synthbirds
-
-        birds = load_synthbirds("test", seed=seed, n=stop)
-        return birds.images[start:stop], birds.labels[start:stop].long()
-    if data == "photos":
-        from whynot.data.photos import PHOTO_NAMES, load_photos
-
-        return load_photos(PHOTO_NAMES[start:stop], size=model.whynot_meta["input_size"]), None
-    if data == "imagenet":
-        root = os.environ.get(IMAGENET_ENV)
-        if not root:
-            raise FileNotFoundError(f"set {IMAGENET_ENV} to the ImageNet validation folder (wnid folders)")
-        val = _imagenet(root, model.whynot_meta["input_size"])
-        if stop > len(val):
-            raise ValueError(f"{root} holds {len(val)} images, fewer than this plan's {stop}; "
-                             "pass n_images= to pgd.experiment, or point to the whole validation set")
-        items = [val[i] for i in _imagenet_order(len(val), seed)[start:stop]]
-        return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
-    raise ValueError(f"unknown data {data!r}; one of synthbirds, photos, imagenet")
-
-
-@lru_cache(maxsize=2)
-def _imagenet(root: str, size: int):
-    from whynot.data.imagenet import imagenet_val
-
-    return imagenet_val(root, size)
-
-
-@lru_cache(maxsize=2)
-def _imagenet_order(n: int, seed: int) -> list[int]:
-    """A seeded shuffle, so that any prefix of the run is a uniform sample of the classes."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-
-
-
 # --- figures ------------------------------------------------------------------------------------
 
 #: The paper's order of the contrasts and its names for them.
-LABELS = {"weighted": "weighted", "logit": "original", "mean": "mean", "max": "max"}
+LABELS = {c: CONTRAST_LABELS[c] for c in ("weighted", "logit", "mean", "max")}
 METRICS = {"accuracy": r"$\Delta$ accuracy", "p_t": r"$\Delta p_t$", "y_t": r"$\Delta y_t$"}
 
 

@@ -39,6 +39,7 @@ EXPERIMENTS: dict[str, str] = {
     "groupcam": "whynot.experiments.groupcam:experiment",
     "abscam": "whynot.experiments.abscam:experiment",
     "vit": "whynot.experiments.vit:experiment",
+    "dominating": "whynot.experiments.dominating:experiment",
 }
 
 _DIGEST = hashlib.sha256().digest_size

@@ -1,18 +1,18 @@
 r"""Chapter 05: class-contrastive explanations of Vision Transformers (the reports' extension).
 
-Both reproducibility reports explained torchvision's ViT-B/16 with token GradCAM at blocks they
+Both reproducibility reports explained torchvision's ViT-B/16 with token Grad-CAM at blocks they
 picked by eye (8 and 10) and with gradient-weighted attention rollout, and wrote that the
 contrastive (softmax) target "does not have a significant effect" on ViTs and that maps are
 "dominated by the explanation of the dominating class" unless the top probabilities are close.
 This module measures those statements.
 
 :func:`sweep_maps` explains every layer of the sweep (:func:`sweep_layers`: each block's output
-and the last block's first LayerNorm, the library's default) with token GradCAM, plus the
+and the last block's first LayerNorm, the library's default) with token Grad-CAM, plus the
 gradient-weighted and the plain attention rollout, for every contrast of the top-two classes,
 from **one** forward pass and ``k + 2`` backward passes in all (the layers' outputs and the
 attentions are captured in the graph, :func:`whynot.explainers.hooks.capture_outputs`).
 On SynthBirds every map is scored on the part that separates the top two classes
-(:func:`whynot.experiments.localization.localization_table`), and a CNN (``synth_vgg``) is
+(:func:`whynot.experiments.parts.localization_table`), and a CNN (``synth_vgg``) is
 explained on the same images as the reference for "on ViTs". Every row also carries
 
 .. math::
@@ -23,11 +23,12 @@ the pixel correlation of the map of contrast ``c`` with the logit map of its own
 that of the top class ``t_1``.
 
 >>> table = runner.run(experiment("default"))                  # doctest: +SKIP
->>> verdicts(table)                                            # doctest: +SKIP
+>>> records = claim_records(settings(table))                   # doctest: +SKIP
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
@@ -36,21 +37,28 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from whynot.experiments import localization
+from whynot.claims import Record, claims_of, judge, measured, not_tested
+from whynot.claims import combine as combine_verdicts
+from whynot.claims.ch05 import CHAPTER
+from whynot.experiments import parts
+from whynot.experiments.dominating import rank_correlation
+from whynot.experiments.images import load_birds, load_images
 from whynot.experiments.plans import data_config, model_on, plan_batches
 from whynot.experiments.runner import Experiment
 from whynot.explainers import AttentionRollout, GradCAM, GradientRollout, vit_layout
 from whynot.explainers.engine import atom_vjps, combine
 from whynot.explainers.hooks import capture_outputs, leaf_input, model_guard
 from whynot.explainers.rollout import capture_attention
-from whynot.metrics.model_randomization import pearson, spearman
-from whynot.stats import bootstrap_ci, paired_difference, verdict
+from whynot.metrics.pointing_game import TOLERANCE_AT_224
+from whynot.metrics.model_randomization import pearson
+from whynot.stats import bootstrap_ci, paired_difference
 from whynot.targets import decompose
 
-VERSION = 1
+VERSION = 2  # 2: methods labelled "Grad-CAM ..." (the book's one spelling)
 CONTRASTS = ("logit", "softmax", "weighted", "mean", "max")
 ROLLOUT, PLAIN_ROLLOUT = "rollout", "attention rollout"
-CNN_METHOD = "GradCAM (CNN)"
+GRADCAM = "Grad-CAM"  # label prefix of the token Grad-CAM methods of the sweep
+CNN_METHOD = "Grad-CAM (CNN)"
 #: Close and far top-two probabilities: the bins of p1 - p2.
 GAP_BINS = (0.0, 0.2, 0.5, 0.8, 1.0)
 #: "Little effect" read as: the contrast's map correlates with the logit map above this.
@@ -76,8 +84,8 @@ def sweep_layers(model: nn.Module) -> dict[str, str]:
 
 def sweep_maps(model: nn.Module, images: Tensor, classes: Tensor, contrasts: Sequence[str] = CONTRASTS,
                layers: Mapping[str, str] | None = None, discard_ratio: float = 0.9) -> dict[str, dict[str, Tensor]]:
-    """``{method: {contrast: [B, K, H, W]}}``: token GradCAM at every layer of ``layers``
-    (default :func:`sweep_layers`; methods named ``"GradCAM <label>"``), gradient-weighted rollout
+    """``{method: {contrast: [B, K, H, W]}}``: token Grad-CAM at every layer of ``layers``
+    (default :func:`sweep_layers`; methods named ``"Grad-CAM <label>"``), gradient-weighted rollout
     and plain rollout, for ``classes [B, K]``, from one forward and ``k + 2`` backward passes.
     Each equals its own ``whynot.explain`` call (a unit test checks it)."""
     layers = dict(sweep_layers(model) if layers is None else layers)
@@ -98,7 +106,7 @@ def sweep_maps(model: nn.Module, images: Tensor, classes: Tensor, contrasts: Seq
     for (label, cam), gradient in zip(cams.items(), gradients):
         activations = cam.grid(outputs[label].detach(), leading=1)[:, None]
         per_contrast = combine(decomposition.coefficients, gradient)
-        maps[f"GradCAM {label}"] = {name: cam.finish(cam.attribute(cam.grid(value, leading=2), activations), images)
+        maps[f"{GRADCAM} {label}"] = {name: cam.finish(cam.attribute(cam.grid(value, leading=2), activations), images)
                                     for name, value in per_contrast.items()}
     rollout_maps = rolled.maps_from(attentions, gradients[len(cams):], decomposition.coefficients)
     maps[ROLLOUT] = {name: rolled.finish(value, images) for name, value in rollout_maps.items()}
@@ -137,9 +145,9 @@ def probability_rows(model: nn.Module, images: Tensor, start: int = 0) -> tuple[
 
 def vit_table(model: nn.Module, images: Tensor, start: int = 0, seed: int = 0, birds=None,
               cnn: nn.Module | None = None) -> pd.DataFrame:
-    """Rows of one batch: every sweep map (and ``cnn``'s GradCAM at its default layer) of the
+    """Rows of one batch: every sweep map (and ``cnn``'s Grad-CAM at its default layer) of the
     top-two classes, with correlations; with ``birds`` (SynthBirds images ``start, ...``) also
-    part mass and pointing-game hits (:func:`localization.localization_table`' columns)."""
+    part mass and pointing-game hits (:func:`parts.localization_table`' columns)."""
     device = next(model.parameters()).device
     images = images.to(device)
     explained: dict[str, dict] = {}
@@ -160,7 +168,7 @@ def vit_table(model: nn.Module, images: Tensor, start: int = 0, seed: int = 0, b
         if net is None:
             continue
         if birds is not None:
-            table = localization.localization_table(net, birds, start=start, seed=seed, contrasts=CONTRASTS,
+            table = parts.localization_table(net, birds, start=start, seed=seed, contrasts=CONTRASTS,
                                                     explain=explain)
         else:
             classes, table = probability_rows(net, images, start)
@@ -179,18 +187,14 @@ def experiment(profile: str = "default", seed: int = 0, models: Sequence[str] | 
     chosen, batches = plan_batches(profile, PLANS, models, n_images, batch_size)
     plan = PLANS[profile]
     config = {"profile": profile, "seed": seed, "models": chosen, "cnn": plan["cnn"], "contrasts": list(CONTRASTS),
-              "tolerance_at_224": localization.TOLERANCE_AT_224, **data_config(chosen + [(plan["cnn"],)])}
+              "tolerance_at_224": TOLERANCE_AT_224, **data_config(chosen + [(plan["cnn"],)])}
 
     def run_batch(batch: Mapping, device: torch.device) -> pd.DataFrame:
-        from whynot.experiments.pgd import load_images
-
         model = model_on(batch["model"], str(device))
         cnn = _cnn(plan["cnn"], str(device))
         birds = None
         if batch["data"] == "synthbirds":
-            from whynot.data.synthetic import load_synthbirds
-
-            birds = load_synthbirds("test", seed=seed, n=batch["stop"]).subset(slice(batch["start"], batch["stop"]))
+            birds = load_birds(seed, batch["start"], batch["stop"])
             images = birds.images
         else:
             images, _ = load_images(batch["data"], model, seed, batch["start"], batch["stop"])
@@ -209,26 +213,26 @@ def _cnn(name: str, device: str) -> nn.Module:
 
 # --- summaries -----------------------------------------------------------------------------------
 def default_method(table: pd.DataFrame) -> str:
-    """The GradCAM method of the library's default layer (the last block's first LayerNorm)."""
-    return next(m for m in dict.fromkeys(table.method) if m.startswith("GradCAM") and m.endswith("norm1"))
+    """The Grad-CAM method of the library's default layer (the last block's first LayerNorm)."""
+    return next(m for m in dict.fromkeys(table.method) if m.startswith(GRADCAM) and m.endswith("norm1"))
 
 
 def gradcam_methods(table: pd.DataFrame) -> list[str]:
-    """The ViT's GradCAM methods in sweep order."""
+    """The ViT's Grad-CAM methods in sweep order."""
     vit = table[table.model == "vit"]
-    return [m for m in dict.fromkeys(vit.method) if m.startswith("GradCAM")]
+    return [m for m in dict.fromkeys(vit.method) if m.startswith(GRADCAM)]
 
 
 def layer_summary(table: pd.DataFrame, contrasts: Sequence[str] = ("logit", "weighted"), seed: int = 0,
                   n_resamples: int = 2000) -> pd.DataFrame:
     """Part mass and hit rate of ``t1``'s maps per method (layer) and contrast, over the scored
-    images (:func:`localization.summarize`), the CNN's GradCAM beside them."""
+    images (:func:`parts.summarize`), the CNN's Grad-CAM beside them."""
     chosen = table[(table["rank"] == 1) & table.contrast.isin(["logit", *contrasts])]
-    summary = localization.summarize(chosen, seed=seed, n_resamples=n_resamples)
+    summary = parts.summarize(chosen, seed=seed, n_resamples=n_resamples)
     return summary[summary.contrast.isin(contrasts)].reset_index(drop=True)
 
 
-def effect_table(table: pd.DataFrame, threshold: float = localization.THRESHOLD, seed: int = 0) -> pd.DataFrame:
+def effect_table(table: pd.DataFrame, threshold: float = parts.THRESHOLD, seed: int = 0) -> pd.DataFrame:
     """Mean correlation of each contrast's map of ``t1`` with its logit map (``corr_own``), with
     a bootstrap 95 % interval, over the images with ``p2 > threshold``; per model and method."""
     rows = []
@@ -268,22 +272,6 @@ def _order(rows: list[dict]) -> dict:
     return {**seen, **{str(g): i for i, g in enumerate(pd.cut([], GAP_BINS, include_lowest=True).categories)}}
 
 
-def _spearman(sample: np.ndarray, axis: int = 0) -> float:
-    """Spearman correlation of the two columns (NaN if one is constant), as a bootstrap statistic."""
-    columns = torch.from_numpy(np.ascontiguousarray(sample.T))[:, None]  # [2, 1, N]: a 1 x N "map" each
-    return float(spearman(columns[0], columns[1]))
-
-
-def rank_correlation(x: pd.Series, y: pd.Series, seed: int = 0) -> tuple[float, float, float]:
-    """Spearman correlation of ``x`` and ``y`` (paired rows, NaN dropped) with a bootstrap
-    95 % interval over the rows."""
-    pairs = pd.concat([x, y], axis=1).dropna().to_numpy()
-    if len(pairs) < 3:
-        return float("nan"), float("nan"), float("nan")
-    low, high = bootstrap_ci(pairs, statistic=_spearman, seed=seed)
-    return _spearman(pairs), low, high
-
-
 def _per_image(table: pd.DataFrame, **where) -> pd.DataFrame:
     rows = table
     for column, value in where.items():
@@ -291,64 +279,137 @@ def _per_image(table: pd.DataFrame, **where) -> pd.DataFrame:
     return rows.set_index("image")
 
 
-def verdicts(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """The chapter's claims, each with our estimate, its bootstrap 95 % interval over images and
-    a verdict (:func:`whynot.stats.verdict`): part mass (SynthBirds only) on the
-    scored images (:func:`localization.scored`), correlations on the images with ``p2 > 0.1``,
-    the rank correlations with ``p1 - p2`` on all images."""
+def _mass(scored: pd.DataFrame, method: str, contrast: str = "logit") -> pd.Series:
+    """Part mass of ``t1``'s maps per scored image; a map without positive pixels highlights
+    nothing, so it counts as 0 (the last block's output: all maps are zero)."""
+    return _per_image(scored, method=method, contrast=contrast).mass.fillna(0.0)
+
+
+def _setting(claim: str, setting: str, measure: str, estimate: float, low: float, high: float,
+             images: int, claimed: str = "higher", boundary: float = 0.0) -> dict:
+    return dict(claim=claim, setting=setting, measure=measure, estimate=estimate, low=low,
+                high=high, images=images, verdict=judge(low, high, claimed, boundary))
+
+
+def _difference(claim: str, setting: str, measure: str, first: pd.Series, second: pd.Series,
+                seed: int, claimed: str = "higher") -> dict:
+    mean, low, high = paired_difference(first, second, seed)
+    images = len(pd.concat([first, second], axis=1, join="inner").dropna())
+    return _setting(claim, setting, measure, mean, low, high, images, claimed)
+
+
+def _mean_above(claim: str, setting: str, values: pd.Series, seed: int) -> dict:
+    low, high = bootstrap_ci(values.to_numpy(), seed=seed)
+    return _setting(claim, setting, f"mean correlation (little effect above {LITTLE_EFFECT})",
+                    float(values.mean()), low, high, int(values.notna().sum()),
+                    boundary=LITTLE_EFFECT)
+
+
+def ranked_layers(table: pd.DataFrame) -> list[str]:
+    """The ViT's Grad-CAM layers by mean part mass of ``t1``'s logit maps on the scored images,
+    best first (maps without positive pixels count as 0)."""
+    scored = parts.scored(table[(table.model == "vit") & (table["rank"] == 1)])
+    means = {method: _mass(scored, method).mean() for method in gradcam_methods(table)}
+    return sorted(means, key=lambda method: -means[method])
+
+
+def settings(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Every setting in which the chapter tests a claim (:mod:`whynot.claims.ch05`), one row
+    each: ``claim``, ``setting``, ``measure``, ``estimate`` with its bootstrap 95 % interval over
+    images ``low, high``, ``images`` and the setting's ``verdict`` (:func:`whynot.claims.judge`).
+    Part mass (SynthBirds only) on the scored images (:func:`parts.scored`), correlations
+    with the logit map on the images with ``p2 > 0.1``, rank correlations on every image."""
     vit = table[table.model == "vit"]
-    close = vit[(vit["rank"] == 1) & (vit.p2 > localization.THRESHOLD)]
+    first = vit[vit["rank"] == 1]
+    close = first[first.p2 > parts.THRESHOLD]
     default = default_method(vit)
     rows = []
-    for claim, first, second, sign, images in (_localization_claims(vit) if "mass" in table else []):
-        mean, low, high = paired_difference(first, second, seed)
-        rows.append(dict(claim=claim, measure="part mass difference", estimate=mean, low=low, high=high,
-                         images=images, verdict=verdict(low, high, sign)))
-    for method in (default, ROLLOUT):
-        values = _per_image(close, method=method, contrast="weighted").corr_own
-        low, high = bootstrap_ci(values.to_numpy(), seed=seed)
-        rows.append(dict(claim=f"{method}: little effect of the weighted contrast (correlation with the "
-                               f"logit map above {LITTLE_EFFECT})", measure="mean correlation",
-                         estimate=float(values.mean()), low=low, high=high, images=int(values.notna().sum()),
-                         verdict=verdict(low - LITTLE_EFFECT, high - LITTLE_EFFECT, 1)))
-    cnn = table[(table.model == "cnn") & (table["rank"] == 1) & (table.p2 > localization.THRESHOLD)]
-    if len(cnn):
-        ours = _per_image(close, method=default, contrast="weighted").corr_own
-        theirs = _per_image(cnn, method=CNN_METHOD, contrast="weighted").corr_own
-        mean, low, high = paired_difference(ours, theirs, seed)
-        rows.append(dict(claim=f"{default}: less effect of the weighted contrast than on the CNN's GradCAM",
-                         measure="correlation difference", estimate=mean, low=low, high=high,
-                         images=len(ours.index.intersection(theirs.index)), verdict=verdict(low, high, 1)))
-    for method in (default, ROLLOUT):
-        for rank, column, sign, claim in (
-                (1, "corr_own", 1, "t1's weighted map follows its logit map more as p1 - p2 grows"),
-                (2, "corr_top", -1, "t2's weighted map follows -(t1's logit map) more as p1 - p2 grows")):
-            rows_ = _per_image(vit[vit["rank"] == rank], method=method, contrast="weighted")
-            estimate, low, high = rank_correlation(rows_.p1 - rows_.p2, rows_[column], seed)
-            rows.append(dict(claim=f"{method}: {claim}", measure="Spearman correlation", estimate=estimate,
-                             low=low, high=high, images=int(rows_[column].notna().sum()),
-                             verdict=verdict(low, high, sign)))
+    if "mass" in table:
+        scored = parts.scored(first)
+        for method in gradcam_methods(vit):
+            mass = _mass(scored, method)
+            uniform = _per_image(scored, method=method, contrast="logit").part_share
+            rows.append(_difference("reports-vit-most-layers-bad", method,
+                                    "part mass minus a uniform map's", mass, uniform, seed))
+        best, next_best = ranked_layers(table)[:2]
+        for other in [m for m in dict.fromkeys([next_best, default]) if m != best]:
+            rows.append(_difference("reports-vit-best-block", f"{best} vs {other}",
+                                    "part mass difference", _mass(scored, best),
+                                    _mass(scored, other), seed))
+        for layer in dict.fromkeys([best, default]):
+            rows.append(_difference("reports-vit-rollout-localizes", f"{ROLLOUT} vs {layer}",
+                                    "part mass difference", _mass(scored, ROLLOUT),
+                                    _mass(scored, layer), seed))
+        cnn = parts.scored(table[(table.model == "cnn") & (table["rank"] == 1)])
+        gains = [_mass(rows_, method, "weighted") - _mass(rows_, method)
+                 for rows_, method in ((scored, default), (cnn, CNN_METHOD))]
+        rows.append(_difference("reports-vit-not-transferable", f"{default} vs {CNN_METHOD}",
+                                "difference of weighted - logit part mass", *gains, seed,
+                                claimed="lower"))
+    for method in [*gradcam_methods(vit), ROLLOUT]:
+        values = _per_image(close, method=method, contrast="softmax").corr_own
+        if values.notna().any():  # the last block's output: zero maps, no correlation
+            claim = "rollout-softmax" if method == ROLLOUT else "gradcam-softmax"
+            rows.append(_mean_above(f"reports-vit-{claim}", method, values, seed))
+    claim = "reports-vit-no-visual-difference"
+    for rank, column, claimed, measure in (
+            (1, "corr_own", "higher", "Spearman(p1 - p2, corr(t1's softmax map, its logit map))"),
+            (2, "corr_top", "lower", "Spearman(p1 - p2, corr(t2's softmax map, t1's logit map))")):
+        rows_ = _per_image(vit[vit["rank"] == rank], method=default, contrast="softmax")
+        estimate, low, high = rank_correlation(rows_.p1 - rows_.p2, rows_[column], seed)
+        rows.append(_setting(claim, f"{default}, t{rank}", measure, estimate, low, high,
+                             int(rows_[column].notna().sum()), claimed))
+    dominated = first[first.p2 <= parts.THRESHOLD]
+    dominated = _per_image(dominated, method=default, contrast="softmax").corr_own
+    rows.append(_mean_above(claim, f"{default}, p2 <= {parts.THRESHOLD}", dominated, seed))
     return pd.DataFrame(rows)
 
 
-def _localization_claims(vit: pd.DataFrame) -> list[tuple]:
-    """``(claim, first, second, expected sign, images)`` of the part-mass claims (rank-1 maps)."""
-    scored = localization.scored(vit)
-    scored = scored[scored["rank"] == 1]
-    middle, late = [m for m in gradcam_methods(vit) if not m.endswith("norm1")][1:3]
-    claims = []
-    for method in (middle, late, ROLLOUT):
-        rows = _per_image(scored, method=method, contrast="weighted")
-        claims.append((f"{method} (weighted) puts more mass on the differing part than a uniform map",
-                       rows.mass, rows.part_share, 1, len(rows)))
-    rollout = _per_image(scored, method=ROLLOUT, contrast="weighted")
-    claims.append((f"rollout localizes better than {late} (weighted)", rollout.mass,
-                   _per_image(scored, method=late, contrast="weighted").mass, 1, len(rollout)))
-    for method in (default_method(vit), ROLLOUT):
-        weighted = _per_image(scored, method=method, contrast="weighted")
-        claims.append((f"{method}: the weighted contrast puts more mass on the part than the logit",
-                       weighted.mass, _per_image(scored, method=method, contrast="logit").mass, 1, len(weighted)))
-    return claims
+#: Claims that need SynthBirds' part masks (the full profile's ImageNet has none).
+NEED_PARTS = ("reports-vit-most-layers-bad", "reports-vit-best-block",
+              "reports-vit-rollout-localizes", "reports-vit-not-transferable")
+
+
+def claim_records(found: pd.DataFrame, data: str = "SynthBirds test images",
+                  model: str = "synth_vit", decimals: int = 3) -> list[Record]:
+    """One :class:`whynot.claims.Record` per claim of :mod:`whynot.claims.ch05` except
+    ``reports-dominating`` (:mod:`whynot.experiments.dominating`), from :func:`settings`: a
+    claim tested in several settings gets :func:`whynot.claims.combine` of their verdicts."""
+    context = dict(data=data, model=model, decimals=decimals)
+    records = []
+    for claim in (c.id for c in claims_of(CHAPTER) if c.id != "reports-dominating"):
+        rows = found[found.claim == claim]
+        if rows.empty:
+            if claim not in NEED_PARTS:
+                raise ValueError(f"settings() has no row for {claim!r}")
+            records.append(not_tested(claim, "needs part masks: the default profile measures it on "
+                                             "SynthBirds; this profile's data have none"))
+        elif claim == "reports-vit-most-layers-bad":
+            records.append(_most_layers_bad(rows, context))
+        else:
+            shown = rows.iloc[0]
+            why = ", ".join(f"{r.setting}: {r.verdict}" for r in rows.itertuples())
+            if len(rows) > 1:
+                why += f" (the number is {shown.setting}'s)"
+            record = measured(claim, shown.estimate, shown.low, shown.high, why,
+                              n=int(shown.images), **context)
+            records.append(dataclasses.replace(record, verdict=combine_verdicts(rows.verdict)))
+    return records
+
+
+def _most_layers_bad(rows: pd.DataFrame, context: dict) -> Record:
+    """Share of layers that beat a uniform map: the point estimate counts the layers whose mean
+    excess is positive; the bounds count those whose interval lies above 0, and those plus the
+    unresolved ones. "Most layers are bad" holds where the share lies below 1/2."""
+    layers = len(rows)
+    good, unresolved = (int((rows.verdict == v).sum()) for v in ("holds", "not resolved"))
+    share = float((rows.estimate > 0).mean())
+    why = (f"{good} of {layers} layers beat a uniform map, {unresolved} not resolved: "
+           + ", ".join(rows.setting[rows.verdict == "holds"]) if good else
+           f"no layer of {layers} beats a uniform map ({unresolved} not resolved)")
+    return measured("reports-vit-most-layers-bad", share, good / layers,
+                    (good + unresolved) / layers, why, claimed="lower", boundary=0.5, n=layers,
+                    unit="layers", **{**context, "decimals": 2})
 
 
 # --- figures -------------------------------------------------------------------------------------
@@ -359,7 +420,7 @@ def closest_images(table: pd.DataFrame, count: int = 2) -> list[int]:
 
 
 def report_figure(model: nn.Module, images: Tensor, layers: Sequence[str]):
-    """The reports' ViT figure for the top-two classes of ``images``: token GradCAM at ``layers``
+    """The reports' ViT figure for the top-two classes of ``images``: token Grad-CAM at ``layers``
     (labels of :func:`sweep_layers`) and gradient-weighted rollout, each classic (ReLU, logit),
     signed (logit) and contrastive (softmax)."""
     import whynot
@@ -369,7 +430,7 @@ def report_figure(model: nn.Module, images: Tensor, layers: Sequence[str]):
     with torch.no_grad():
         classes = model(images).topk(2, dim=1).indices
     maps = {}
-    for label, kwargs in [*((f"GradCAM {label}", dict(method="gradcam", layer=names[label])) for label in layers),
+    for label, kwargs in [*((f"{GRADCAM} {label}", dict(method="gradcam", layer=names[label])) for label in layers),
                           (ROLLOUT, dict(method="rollout"))]:
         maps[f"{label}\nReLU"] = whynot.explain(model, images, classes=classes, relu=True, **kwargs)
         signed = whynot.explain(model, images, classes=classes, contrast=("logit", "softmax"), **kwargs)
@@ -409,7 +470,7 @@ def plot_sweep(summary: pd.DataFrame, chance: pd.DataFrame, contrasts: Sequence[
             error = [bars[metric] - bars[f"{metric}_low"], bars[f"{metric}_high"] - bars[metric]]
             ax.bar(x, bars[metric], width, yerr=error, label=contrast, error_kw={"linewidth": 0.8})
         ax.axhline(base[uniform], color="black", linestyle="--", linewidth=0.8, label="uniform map")
-        ax.set_xticks(np.arange(len(methods)), [m.replace("GradCAM ", "GradCAM\n") for m in methods],
+        ax.set_xticks(np.arange(len(methods)), [m.replace(f"{GRADCAM} ", f"{GRADCAM}\n") for m in methods],
                       fontsize="small")
         ax.set_ylabel(label)
     axes[0].legend(fontsize="small")

@@ -1,7 +1,10 @@
 """Abs-CAM (Zeng et al., 2022): absolute gradients, then a second, score-weighted phase.
 
 No public implementation exists; this is ours, written from the paper's Eqs. 1-5 and
-Algorithm 1. The paper's Eq. 5 reads two ways (see :class:`AbsCAM`); both are here.
+Algorithm 1. Eq. 3 is printed per channel, M_0 = S(U(A_l^k · W_k^c)), inside
+Algorithm 1's loop over k, and Eq. 5 sums over k: read literally, each channel's initial map
+masks the image (``reading="literal"``). The variant that sums the channels first
+(``reading="summed"``) is here too (see :class:`AbsCAM`).
 """
 from __future__ import annotations
 
@@ -16,19 +19,22 @@ from whynot.explainers.scorecam import masking_baseline
 from whynot.targets import CONTRASTS, contrast_scores
 from whynot.utils import min_max
 
-READINGS = ("literal", "channels")
+READINGS = ("literal", "summed")
 
 
 class AbsCAMInit(CAMExplainer):
-    r"""Abs-CAM's initial map (Eqs. 1-3): GradCAM with absolute gradients, upsampled, min-max scaled.
+    r"""Abs-CAM's initial map (Eqs. 1-3) as one map: GradCAM with absolute gradients, upsampled,
+    min-max scaled.
 
     .. math:: W_k = \frac{1}{Z} \sum_{ij} \Big|\frac{\partial s}{\partial A^k_{ij}}\Big|, \qquad
               M_0 = S\Big(U\big(\textstyle\sum_k W_k A^k\big)\Big)
 
-    ``U`` is bilinear upsampling (``upsample=False`` keeps the layer's grid) and ``S`` min-max
-    scaling to [0, 1]. The absolute value is taken of each contrast's combined gradient, so the
-    contrast still decides *which* gradient; whether any contrast survives the absolute value is
-    what chapter 07 measures.
+    The paper prints Eq. 3 per channel (:math:`S(U(A^k \cdot W_k))`, inside a loop over k); the
+    single "Abs-CAM_init" map of its Fig. 5 and Tables 2-3 is read as the channels' sum, as in
+    GradCAM. ``U`` is bilinear upsampling (``upsample=False`` keeps the layer's grid) and ``S``
+    min-max scaling to [0, 1]. The absolute value is taken of each contrast's combined gradient,
+    so the contrast still decides *which* gradient; whether any contrast survives the absolute
+    value is what chapter 07 measures.
 
     >>> AbsCAMInit(model)(images, topk=2, contrast="weighted").maps.shape
     torch.Size([16, 2, 224, 224])
@@ -44,18 +50,20 @@ class AbsCAMInit(CAMExplainer):
 
 
 class AbsCAM(AbsCAMInit):
-    r"""Abs-CAM's final map (Eqs. 4-5), in one of the two readings of Eq. 5.
+    r"""Abs-CAM's final map (Eqs. 3-5), in one of two readings.
 
-    ``reading="literal"``: :math:`M_1 = M_0 \odot X_0` goes through the model and its score
-    scales the initial map, :math:`L = \mathrm{ReLU}(Y_c(M_1)\, M_0)`. The sum over k in Eq. 5
+    ``reading="literal"`` (the default), as printed: Eq. 3 gives each channel its own initial
+    map :math:`M_0^k = S(U(A^k \cdot W_k))` (Algorithm 1 loops over k), which masks the image,
+    as in ScoreCAM, and Eq. 5 sums the score-weighted maps over k:
+    :math:`L = S\big(\mathrm{ReLU}(\sum_k Y_c(M_0^k \odot X_0)\, M_0^k)\big)`. One masked
+    forward pass per channel, image and target, ``batch_size`` at a time.
+
+    ``reading="summed"``, a variant: the channels are summed first, :math:`M_0 = S(U(\sum_k W_k
+    A^k))` (Abs-CAM_init); :math:`M_1 = M_0 \odot X_0` goes through the model and its score
+    scales that one map, :math:`L = \mathrm{ReLU}(Y_c(M_1)\, M_0)`. Eq. 5's sum over k then
     runs over nothing that depends on k, so L is M_0 times a non-negative number: after min-max
-    scaling the two maps are identical (a unit test checks it), although the paper's Table 2
-    gives them different scores. Returned as is (not rescaled), so the score stays visible.
-
-    ``reading="channels"``: each channel's own initial map :math:`M_0^k = S(U(W_k A^k))` masks
-    the image, as in ScoreCAM, and its score weights it:
-    :math:`L = S\big(\mathrm{ReLU}(\sum_k Y_c(M_0^k \odot X_0)\, M_0^k)\big)`. One masked forward
-    pass per channel, image and target, ``batch_size`` at a time.
+    scaling the two maps are identical (a unit test checks it). Returned as is (not rescaled),
+    so the score stays visible.
 
     :math:`Y_c` is the softmax probability for ``contrast="softmax"`` (the paper) and
     :math:`v_t^\top y` for the other contrasts (:func:`whynot.targets.contrast_scores`).
@@ -66,7 +74,7 @@ class AbsCAM(AbsCAMInit):
     paper's :math:`M_0 \cdot X_0` does on a normalised image
     (:func:`whynot.explainers.scorecam.masking_baseline`). Maps are at the input's resolution.
 
-    >>> AbsCAM(model, reading="channels")(images, contrast="softmax").maps.shape
+    >>> AbsCAM(model, reading="literal")(images, contrast="softmax").maps.shape
     torch.Size([16, 1, 224, 224])
     """
 
@@ -79,7 +87,7 @@ class AbsCAM(AbsCAMInit):
         relu: bool = False,
         upsample: bool = True,
         reshape: Callable[[Tensor], Tensor] | None = None,
-        reading: str = "channels",
+        reading: str = "literal",
         masks: str = "logit",
         batch_size: int = 64,
     ):
@@ -103,7 +111,7 @@ class AbsCAM(AbsCAMInit):
             logits = self.model(images)
             for name, source in sources.items():
                 weighted = self.channel_weights(gradients[source], activations)[..., None, None] * activations
-                if self.reading == "literal":
+                if self.reading == "summed":
                     initial = self.upsampled(weighted.sum(dim=-3), images)  # M_0: [B, K, H, W]
                     masked = torch.lerp(baseline[:, None], images[:, None], initial[:, :, None])
                     outputs = self.model(masked.flatten(0, 1)).view(*initial.shape[:2], -1)
@@ -137,4 +145,4 @@ class AbsCAM(AbsCAMInit):
 
     def finish(self, maps: Tensor, images: Tensor) -> Tensor:
         maps = maps.relu() if self.relu else maps
-        return min_max(maps) if self.reading == "channels" else maps
+        return min_max(maps) if self.reading == "literal" else maps

@@ -19,7 +19,7 @@ class IntegratedGradients(InputExplainer):
     with ``steps`` Gauss-Legendre nodes ``tau_i`` and weights ``w_i`` on [0, 1] (captum's default
     rule). ``baseline`` ``x_0`` defaults to 0, i.e. *black* in the [0, 1] pixel space of our models;
     the papers' "zeros in normalised space" is the dataset's mean colour: pass
-    ``baseline=whynot.models.zoo.model_mean(model)`` for that.
+    ``baseline=whynot.models.common.model_mean(model)`` for that.
 
     The score ``s_t``: for ``softmax`` it is ``p_t`` at every path point, so the result integrates
     the gradient of ``p_t`` along the path (completeness: the map sums to

@@ -67,3 +67,16 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tens
             "or delete it so that it is rebuilt."
         )
     model.load_state_dict(state_dict, strict=True)
+
+
+def model_mean(model: nn.Module) -> torch.Tensor:
+    """The colour that the model normalises to zero, as [1, 3, 1, 1] on the model's device.
+
+    It is the papers' "zeros in normalised space" baseline, in pixel space.
+
+    >>> model_mean(whynot.models.zoo.load_model("resnet18")).flatten()       # doctest: +SKIP
+    tensor([0.4850, 0.4560, 0.4060])
+    """
+    device = next(model.parameters()).device
+    mean = torch.tensor(model.whynot_meta["mean"], dtype=torch.float32, device=device)
+    return mean.view(1, -1, 1, 1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from whynot.models.common import model_mean  # noqa: F401 (the zoo's models' mean colour)
 from whynot.models.efficientnet import VARIANTS, efficientnet_lite
 from whynot.models.pretrained import PRETRAINED_MODELS, pretrained_model
 
@@ -49,14 +50,3 @@ def load_model(name: str, device: str | torch.device = "cpu") -> nn.Module:
         raise KeyError(f"unknown model {name!r}; choose one of {list(available_models())}")
     return model.to(device).eval()
 
-
-def model_mean(model: nn.Module) -> torch.Tensor:
-    """The colour that the model normalises to zero, as [1, 3, 1, 1] on the model's device.
-
-    It is the papers' "zeros in normalised space" baseline, in pixel space.
-
-    >>> model_mean(load_model("resnet18")).flatten()       # doctest: +SKIP
-    tensor([0.4850, 0.4560, 0.4060])
-    """
-    device = next(model.parameters()).device
-    return torch.tensor(model.whynot_meta["mean"], dtype=torch.float32, device=device).view(1, -1, 1, 1)
