@@ -96,7 +96,7 @@ def _theirs(claim: Claim) -> str:
         parts.append(f"paper: {claim.paper_value}")
     if claim.reports_value:
         parts.append(f"reports: {claim.reports_value}")
-    return "; ".join(parts) or "(no number)"
+    return "; ".join(parts) or "—"
 
 
 def render(records: dict[str, Record]) -> str:
