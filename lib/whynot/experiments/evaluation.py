@@ -1,8 +1,7 @@
 """What chapters 06 and 07 measure on any CAM, given a function that explains one method:
-deletion and insertion AUCs, running times, and the sanity checks (with their figure)."""
+deletion and insertion AUCs and the sanity checks (with their figure)."""
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
@@ -26,34 +25,6 @@ def score_maps(model: nn.Module, images: Tensor, classes: Tensor, maps: Tensor,
         "deletion": deletion(model, images, maps, classes, batch_size=batch_size).auc,
         "insertion": insertion(model, images, maps, classes, batch_size=batch_size).auc,
     }
-
-
-def running_times(model: nn.Module, images: Tensor, repeats: int, methods: Sequence[str],
-                  explain: Explain) -> pd.DataFrame:
-    """Seconds per image of each method (batched over ``images``) and of one forward pass, and
-    their ratio (the Group-CAM paper's Table 3 on this machine); the median of ``repeats`` runs."""
-    with torch.no_grad():
-        classes = model(images).argmax(dim=1)
-
-    def seconds(run) -> float:
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
-        return sorted(times)[len(times) // 2] / len(images)
-
-    def forward():
-        with torch.no_grad():
-            model(images)
-
-    floor = seconds(forward)
-    rows = []
-    for method in methods:
-        per_image = seconds(lambda: explain(model, images, classes, method))
-        rows.append(dict(method=method, seconds=per_image, forward_seconds=floor,
-                         ratio=per_image / floor))
-    return pd.DataFrame(rows).set_index("method")
 
 
 def sanity_checks(model: nn.Module, images: Tensor, methods: Sequence[str], seed: int,
