@@ -122,11 +122,12 @@ def render(records: dict[str, Record]) -> str:
         "reruns the chapters on the papers' data.\n\n"
         "## Summary\n\n" + summary_markdown(records) + "\n"
     ]
+    tallies = summary(records)
     for paper, title in PAPERS.items():
         rows = [(claims[cid], rec) for cid, rec in records.items() if claims[cid].paper == paper]
         if not rows:
             continue
-        out.append(f"({_anchor(paper)})=\n\n## {title}\n\n{summary(records)[paper]}.\n\n")
+        out.append(f"({_anchor(paper)})=\n\n## {title}\n\n{tallies[paper]}.\n\n")
         out.append("| Claim | Their number | Ours | Verdict |\n|---|---|---|---|\n")
         for claim, rec in rows:
             out.append(
