@@ -2,15 +2,22 @@
 
     python benchmarks/bench_engine.py                      # vgg16_bn, batch 16, 224x224 (minutes)
     python benchmarks/bench_engine.py --batch 4 --repeats 2   # quicker
+    python benchmarks/bench_engine.py --device cuda            # on a GPU (the default where one is)
 
 Every time is a median over ``--repeats`` runs after one warm-up call, and is reported as a ratio
 to one plain forward pass of the same batch under ``torch.no_grad()`` (what a user would run).
+Beside each time, the peak memory one call adds (``common.peak_memory_mib``): on a GPU
+``torch.cuda.max_memory_allocated``; on a CPU the peak resident set size, each row measured in
+a fresh process so that memory freed by an earlier row does not hide its growth.
 See benchmarks/README.md for what each column means. Results go to _build/bench/engine.json.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +32,7 @@ import whynot
 from whynot.models.common import IMAGENET_MEAN, IMAGENET_STD, NormalizedModel
 from whynot.targets import strongest_other
 from whynot.utils import save_json
-from common import cpu_name, seconds
+from common import default_device, device_name, peak_memory_mib, seconds, synced
 
 CONTRASTS = ("logit", "weighted", "mean", "max")  # the paper's original, weighted, mean, max
 TOPK = 3
@@ -87,7 +94,7 @@ def contrast_forward(model, contrast: str, logits: torch.Tensor, target: torch.T
     if contrast == "weighted":
         return lambda x: model(x).softmax(1)  # Prop. 2: weighted ~ gradient of p_t
     if contrast == "mean":
-        mean_head = torch.eye(count) * count / (count - 1) - 1 / (count - 1)
+        mean_head = torch.eye(count, device=logits.device) * count / (count - 1) - 1 / (count - 1)
         return lambda x: model(x) @ mean_head
     other = strongest_other(logits, target[:, None])
 
@@ -132,9 +139,8 @@ def build_model(name: str) -> torch.nn.Module:
     return NormalizedModel(net, IMAGENET_MEAN, IMAGENET_STD, {"name": name, "default_layer": DEFAULT_LAYERS.get(name)}).eval()
 
 
-def measure(method: str, model, images, layer_name: str, peer_run, forward, repeats: int) -> dict:
-    """Our one call and the peer's 12 calls for ``method``, each paired with forward passes."""
-    passes = {}
+def our_run(method: str, model, images, layer_name: str, passes: dict) -> Callable[[], None]:
+    """Our one call for all 12 maps; it records the engine's backward passes in ``passes``."""
 
     def ours() -> None:
         explanation = whynot.explain(
@@ -143,6 +149,14 @@ def measure(method: str, model, images, layer_name: str, peer_run, forward, repe
         )
         passes["count"] = explanation.backward_passes
 
+    return ours
+
+
+def measure(method: str, model, images, layer_name: str, peer_run, forward, repeats: int,
+            device: torch.device) -> dict:
+    """Our one call and the peer's 12 calls for ``method``, each paired with forward passes."""
+    passes = {}
+    ours = synced(our_run(method, model, images, layer_name, passes), device)
     ours()
     ours_times = paired_medians(ours, forward, repeats)
     peer_run(1)
@@ -159,6 +173,50 @@ def measure(method: str, model, images, layer_name: str, peer_run, forward, repe
     }
 
 
+def memory_in_fresh_process(method: str, side: str, args) -> float | None:
+    """Peak MiB of one CPU call (``side``: ours or peer) in a fresh process (see
+    ``common.peak_memory_mib``: freed memory kept for reuse would hide a later call's growth)."""
+    command = [sys.executable, __file__, "--memory-of", f"{method},{side}", "--model", args.model,
+               "--batch", str(args.batch), "--size", str(args.size), "--threads", str(args.threads),
+               "--device", args.device]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def peak_memories(method: str, model, images, layer_name: str, peer_run, args) -> dict:
+    """``{"ours_peak_mib", "peer_peak_mib"}``: on a GPU measured here (the peak statistics reset
+    per call), on a CPU each in a fresh process."""
+    if torch.device(args.device).type != "cuda":
+        return {f"{side}_peak_mib": memory_in_fresh_process(method, side, args) for side in ("ours", "peer")}
+    ours = synced(our_run(method, model, images, layer_name, {}), args.device)
+    return {"ours_peak_mib": peak_memory_mib(ours, args.device),
+            "peer_peak_mib": peak_memory_mib(peer_run, args.device)}
+
+
+def setup_runs(args):
+    """``(model, images, layer name, forward, {method: (peer description, peer run)})`` on
+    ``args.device``."""
+    device = torch.device(args.device)
+    model = build_model(args.model).to(device)
+    images = torch.rand(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(0)).to(device)
+    layer_name = model.whynot_meta["default_layer"] or whynot.explainers.GradCAM(model).layer_name
+    layer = model.get_submodule(layer_name)
+    peers = {
+        "gradcam": ("pytorch-grad-cam GradCAM, one call per map",
+                    synced(peer_cam(GradCAM, model, layer, images), device)),
+        "la": ("pytorch-grad-cam BaseCAM subclass for LA, one call per map",
+               synced(peer_cam(LinearApproximationCAM, model, layer, images), device)),
+        "gradient": ("captum Saliency(abs=False), one call per map",
+                     synced(peer_gradient(model, images), device)),
+    }
+
+    def forward() -> None:
+        with torch.no_grad():
+            model(images)
+
+    return model, images, layer_name, synced(forward, device), peers
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="vgg16_bn", help="a torchvision classifier (random weights)")
@@ -168,45 +226,48 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--methods", default="gradcam,la,gradient", help="comma-separated subset")
     parser.add_argument("--out", type=Path, default=OUTPUT)
+    parser.add_argument("--device", default=default_device(), help="cpu or cuda (default: cuda where present)")
+    parser.add_argument("--memory-of", metavar="METHOD,SIDE", help=argparse.SUPPRESS)  # one memory row
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    model = build_model(args.model)
-    images = torch.rand(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
-    layer_name = model.whynot_meta["default_layer"] or whynot.explainers.GradCAM(model).layer_name
-    layer = model.get_submodule(layer_name)
-    peers = {
-        "gradcam": ("pytorch-grad-cam GradCAM, one call per map", peer_cam(GradCAM, model, layer, images)),
-        "la": ("pytorch-grad-cam BaseCAM subclass for LA, one call per map",
-               peer_cam(LinearApproximationCAM, model, layer, images)),
-        "gradient": ("captum Saliency(abs=False), one call per map", peer_gradient(model, images)),
-    }
+    if args.memory_of:  # a fresh process measuring one row's peak resident memory (CPU)
+        method, side = args.memory_of.split(",")
+        model, images, layer_name, forward, peers = setup_runs(args)
+        forward()  # one-time allocations (thread pools, kernel caches) are not the row's
+        run = our_run(method, model, images, layer_name, {}) if side == "ours" else peers[method][1]
+        print(json.dumps(peak_memory_mib(run, args.device)))
+        return
+    device = torch.device(args.device)
+    model, images, layer_name, forward, peers = setup_runs(args)
     setup = {
-        "torch": torch.__version__, "threads": args.threads, "cpu": cpu_name(), "model": args.model,
+        "torch": torch.__version__, "threads": args.threads, "device": args.device,
+        "device_name": device_name(device), "model": args.model,
         "layer": layer_name, "batch": args.batch, "size": args.size, "repeats": args.repeats,
         "contrasts": list(CONTRASTS), "topk": TOPK,
         "forward": "model(images) under torch.no_grad(), timed right before each run",
         "statistic": "medians over repeats after one warm-up; ratios are medians of per-repeat ratios",
+        "memory": ("peak MiB one call adds: torch.cuda.max_memory_allocated on a GPU; on a CPU peak "
+                   "resident set size (VmHWM) minus the size before it, one fresh process per row"),
     }
-
-    def forward() -> None:
-        with torch.no_grad():
-            model(images)
 
     forward()
     print(f"{args.model}, batch {args.batch}, {args.size}x{args.size}, layer {layer_name}, {args.threads} threads, "
-          f"torch {torch.__version__}, {setup['cpu']}")
+          f"torch {torch.__version__}, {args.device}: {setup['device_name']}")
     print(f"ratios to a plain forward pass (torch.no_grad) timed before each run; medians of {args.repeats} "
           "after one warm-up\n")
     print(f"{'method':<9} {'maps':>4} {'fwd s':>7} {'ours s':>8} {'ours/fwd':>9} {'passes':>6} {'peer s':>8} "
-          f"{'peer/fwd':>9} {'speedup':>8}  peer")
+          f"{'peer/fwd':>9} {'speedup':>8} {'ours MiB':>9} {'peer MiB':>9}  peer")
     results = {}
     for method in args.methods.split(","):
         description, peer_run = peers[method]
-        results[method] = r = {**measure(method, model, images, layer_name, peer_run, forward, args.repeats),
+        results[method] = r = {**measure(method, model, images, layer_name, peer_run, forward, args.repeats,
+                                         device),
+                               **peak_memories(method, model, images, layer_name, peer_run, args),
                                "peer": description}
         print(f"{method:<9} {r['maps_per_image']:>4} {r['forward_s']:>7.3f} {r['ours_s']:>8.3f} {r['ours_ratio']:>8.2f}x "
-              f"{r['backward_passes']:>6} {r['peer_s']:>8.3f} {r['peer_ratio']:>8.2f}x {r['speedup']:>7.1f}x  {description}")
+              f"{r['backward_passes']:>6} {r['peer_s']:>8.3f} {r['peer_ratio']:>8.2f}x {r['speedup']:>7.1f}x "
+              f"{_mib(r['ours_peak_mib']):>9} {_mib(r['peer_peak_mib']):>9}  {description}")
         save_json({**setup, "methods": results}, args.out)  # after every row: a cut-short run keeps its rows
 
     cam_ratios = [results[m]["ours_ratio"] for m in ("gradcam", "la") if m in results]
@@ -214,6 +275,10 @@ def main() -> None:
         verdict = "met" if max(cam_ratios) <= 1.3 else "NOT met"
         print(f"\ngoal: 12 CAM maps in at most 1.3x a forward pass: {verdict} (worst {max(cam_ratios):.2f}x)")
     print(f"wrote {args.out}")
+
+
+def _mib(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}"
 
 
 if __name__ == "__main__":

@@ -67,3 +67,70 @@ def ours_vs_naive(mine: dict[str, float], peer: dict[str, float]) -> dict[str, f
             "ours_ms": mine["run_ms"], "ours_ratio": mine["ratio"],
             "naive_ms": peer["run_ms"], "naive_ratio": peer["ratio"],
             "speedup": peer["run_ms"] / mine["run_ms"]}
+
+
+def default_device() -> str:
+    """``cuda`` where a GPU is present, else ``cpu`` (every benchmark's ``--device`` default)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_name(device) -> str:
+    """The card's name on CUDA (``NVIDIA H100 80GB HBM3``), else the processor's."""
+    import torch
+
+    device = torch.device(device)
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+
+
+def synced(run: Callable[[], object], device) -> Callable[[], object]:
+    """``run`` followed by ``torch.cuda.synchronize`` on a GPU, so wall-clock times and peak
+    memory cover the kernels it queued, not just their launch."""
+    import torch
+
+    device = torch.device(device)
+    if device.type != "cuda":
+        return run
+
+    def run_and_wait(*args):
+        result = run(*args)
+        torch.cuda.synchronize(device)
+        return result
+
+    return run_and_wait
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise OSError(f"/proc/self/status has no {field}")
+
+
+def peak_memory_mib(run: Callable[[], object], device) -> float | None:
+    """Peak memory one call of ``run`` adds above what was in use just before it, in MiB.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` (tensors only,
+    not the caching allocator's reserve). CPU: the peak resident set size (Linux ``VmHWM``,
+    reset by writing 5 to ``/proc/self/clear_refs``) minus the resident size before the call;
+    freed memory the allocator keeps for reuse hides later calls' growth, so call this in a
+    fresh process per measurement (``bench_engine.py`` does). None where neither is available.
+    """
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        run()
+        torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        base = _status_kib("VmRSS")
+    except OSError:
+        return None
+    run()
+    return (_status_kib("VmHWM") - base) / 1024

@@ -106,9 +106,19 @@ def test_a_model_that_returns_log_probabilities(model, images):
         whynot.explain(nn.Sequential(model, nn.LogSoftmax(dim=1)).eval(), images, method="gradient")
 
 
-def test_a_model_with_one_output(images):
+def test_a_model_with_one_output_is_explained_against_the_implicit_zero(images):
+    model = tiny_cnn(classes=1)
+    both = whynot.explain(model, images, method="gradient", classes=1, contrast=("logit", "max"),
+                          return_explanation=True)
+    torch.testing.assert_close(both.maps["max"], both.maps["logit"])  # y - 0 = y
+    torch.testing.assert_close(both.probabilities[:, 1], model(images)[:, 0].sigmoid())
+    with pytest.warns(UserWarning, match="class 0 is the implicit logit 0.*classes=1"):
+        whynot.explain(model, images, method="gradient", classes=0)
+
+
+def test_a_model_with_no_output(images):
     with pytest.raises(ValueError, match="c >= 2"):
-        whynot.explain(tiny_cnn(classes=1), images)
+        whynot.explain(nn.Sequential(tiny_cnn(classes=1), nn.Linear(1, 0)).double().eval(), images)
 
 
 def test_unknown_method_lists_valid_ones(model, images):

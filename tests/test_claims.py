@@ -166,12 +166,12 @@ def test_page_has_one_row_per_claim_and_a_summary_per_paper(fake_registry, tmp_p
         "groupcam": "1 claim: 1 needs the full profile",
     }
     text = claims_page.render(found)
-    rows = [line for line in text.splitlines() if line.startswith("| **")]
-    assert len(rows) == 3
-    assert all(row.count(" | ") == 3 for row in rows)  # the pipe in a statement is escaped
-    assert r"a \| statement" in rows[0]
-    assert "0.500 [0.400, 0.600], n = 81 images; SynthBirds; {ref}`chapter 01 <ch01-one>`" in rows[0]
-    assert "paper: 0.09 s" in rows[0] and "reports: n/a" in rows[2]
+    entries = [e for e in text.split("\n* ") if "\\\n  " in e]  # one item per claim
+    assert len(entries) == 3
+    assert all(entry.count("\\\n  ") == 2 for entry in entries)
+    assert r"**Prop. 1**: a \| statement" in entries[0] and "**holds**: why" in entries[0]
+    assert "0.500 [0.400, 0.600], n = 81 images; SynthBirds; {ref}`chapter 01 <ch01-one>`" in entries[0]
+    assert "paper: 0.09 s" in entries[0] and "reports: n/a" in entries[2]
     assert "{ref}`Group-CAM (Zhang, Rao & Yang, 2021) <claims-groupcam>`" in text
 
 

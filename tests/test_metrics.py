@@ -84,3 +84,77 @@ def test_pointing_game_matches_a_brute_force_distance(seed, tolerance):
         distances = [math.hypot(r - row, c - col) for r, c in mask.nonzero().tolist()]
         expected = bool(distances) and min(distances) <= tolerance
         assert pointing_game(map_, mask, tolerance).item() == expected
+
+
+# --- the image-and-map metrics take what whynot.explain returns --------------------------------
+def _explained(topk=2, contrast="logit"):
+    import whynot
+    from test_explainers import random_images, tiny_cnn
+
+    model, images = tiny_cnn(seed=3), random_images(batch=3, size=8, seed=5)
+    return model, images, whynot.explain(model, images, method="gradcam", layer="3", topk=topk,
+                                         contrast=contrast, return_explanation=True)
+
+
+def test_k_maps_per_image_score_like_k_separate_calls():
+    from whynot.metrics import average_drop, deletion, insertion
+
+    model, images, ex = _explained(topk=2)
+    for metric in (deletion, insertion):
+        together = metric(model, images, ex.maps, ex.classes, step=8)
+        assert together.auc.shape == (3, 2) and together.scores.shape[:2] == (3, 2)
+        for k in range(2):
+            alone = metric(model, images, ex.maps[:, k], ex.classes[:, k], step=8)
+            torch.testing.assert_close(together.auc[:, k], alone.auc, rtol=0, atol=0)
+            torch.testing.assert_close(together.scores[:, k], alone.scores, rtol=0, atol=0)
+    drops = average_drop(model, images, ex.maps, ex.classes)
+    assert drops.shape == (3, 2)
+    second = average_drop(model, images, ex.maps[:, 1], ex.classes[:, 1])
+    torch.testing.assert_close(drops[:, 1], second)
+
+
+def test_an_explanation_and_the_predicted_class_are_defaults():
+    from whynot.metrics import average_increase, deletion
+
+    model, images, ex = _explained(topk=1)
+    predicted = model(images).argmax(dim=1)
+    assert torch.equal(ex.classes[:, 0], predicted)
+    from_explanation = deletion(model, images, ex, step=8).auc
+    from_maps = deletion(model, images, ex.maps, ex.classes, step=8).auc
+    torch.testing.assert_close(from_explanation, from_maps)
+    one_map = ex.maps[:, 0]  # [B, H, W] without classes: the predicted class
+    torch.testing.assert_close(deletion(model, images, one_map, step=8).auc,
+                               deletion(model, images, one_map, predicted, step=8).auc)
+    other = (predicted + 1) % 5  # a different class gives a different score: classes are used
+    assert not torch.equal(deletion(model, images, one_map, other, step=8).auc,
+                           deletion(model, images, one_map, step=8).auc)
+    torch.testing.assert_close(average_increase(model, images, ex),
+                               average_increase(model, images, ex.maps, ex.classes))
+
+
+@pytest.mark.parametrize("change, match", [
+    ("contrasts", r"several contrasts \(logit, max\); pass one of them, "
+                  r"e\.g\. ex\.maps\['logit'\]"),
+    ("layer", r"explain with upsample=True"),
+    ("images", r"one map \(or K maps\) per image"),
+    ("classes", r"\[B, K\] = \[3, 2\].*Leave it out to score the predicted class"),
+    ("float", r"integer class indices"),
+])
+def test_metric_inputs_errors_name_the_fix(change, match):
+    import whynot
+    from whynot.metrics import deletion
+
+    model, images, ex = _explained(topk=2, contrast=("logit", "max"))
+    maps, classes = ex.maps["logit"], ex.classes
+    if change == "contrasts":
+        maps, classes = ex, None
+    elif change == "layer":
+        maps = whynot.explain(model, images, method="gradcam", layer="3", topk=2, upsample=False)
+    elif change == "images":
+        maps = maps[:2]
+    elif change == "classes":
+        classes = classes[:, :1].repeat(1, 3)
+    else:
+        classes = classes.float()
+    with pytest.raises(ValueError, match=match):
+        deletion(model, images, maps, classes)

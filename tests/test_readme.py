@@ -14,3 +14,12 @@ def test_readme_api_example_runs_and_its_comments_hold():
         exec(compile(block, "README.md", "exec"), {})
     lines = printed.getvalue().splitlines()
     assert lines == ["torch.Size([2, 3, 224, 224])", "5", "['espresso', 'cup', 'consomme']"]
+
+
+def test_readme_your_own_model_example_runs_and_its_comments_hold():
+    block = re.search(r"## Your own model.*?```python\n(.*?)```", README.read_text(), re.S).group(1)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(block, "README.md", "exec"), {})
+    lines = printed.getvalue().splitlines()
+    assert lines == ["torch.Size([1, 1, 224, 224]) 2", "net.norm", "torch.Size([2, 1, 64, 64])"]

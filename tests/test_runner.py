@@ -5,6 +5,7 @@ import hashlib
 import io
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -121,7 +122,8 @@ def test_partial_store_status_and_table(tmp_path, reference):
     state = status(store)
     assert (state.name, state.version, state.total, state.config["n"]) == ("toy", 1, TOTAL, 23)
     assert state.done == tuple(range(0, TOTAL, 2)) and state.missing == tuple(range(1, TOTAL, 2))
-    assert str(state) == f"toy v1: 6/{TOTAL} batches done, store {store}"
+    assert re.fullmatch(rf"toy v1: 6/{TOTAL} batches done \(50 %\), about \d+ s left at \d+ s "
+                        rf"per batch, store {re.escape(str(store))}", str(state))
     expected = reference[(reference.image // 2) % 2 == 0].reset_index(drop=True)
     pd.testing.assert_frame_equal(df, expected, check_exact=True)
     pd.testing.assert_frame_equal(table(store), expected, check_exact=True)
@@ -240,7 +242,7 @@ def test_command_line_status_and_table(tmp_path, capsys, monkeypatch, reference)
     assert main(["run", TOY, "--profile", "smoke", "--out", str(tmp_path), "--shard", "0/2"]) == 0
     assert capsys.readouterr().out == f"toy: 6/{TOTAL} batches done, 36 rows, store {store}\n"
     assert main(["status", "toy", "--out", str(tmp_path)]) == 0
-    assert capsys.readouterr().out == f"toy v1: 6/{TOTAL} batches done, store {store}\n"
+    assert capsys.readouterr().out.startswith(f"toy v1: 6/{TOTAL} batches done (50 %), about ")
     assert main(["table", "toy", "--out", str(tmp_path), "--csv", str(tmp_path / "t.csv")]) == 0
     assert "6 of 12 batches of toy are missing" in capsys.readouterr().err
     assert len(pd.read_csv(tmp_path / "t.csv")) == 36
@@ -249,7 +251,7 @@ def test_command_line_status_and_table(tmp_path, capsys, monkeypatch, reference)
     cached = runner.store_path(experiment())
     assert capsys.readouterr().out.endswith(f"{len(reference)} rows, store {cached}\n")
     assert main(["status", TOY, "--profile", "smoke"]) == 0
-    assert capsys.readouterr().out == f"toy v1: {TOTAL}/{TOTAL} batches done, store {cached}\n"
+    assert capsys.readouterr().out == f"toy v1: {TOTAL}/{TOTAL} batches done (100 %), store {cached}\n"
     assert main(["table", TOY, "--profile", "smoke"]) == 0
     out, err = capsys.readouterr()
     csv = pd.read_csv(io.StringIO(out))
@@ -260,7 +262,7 @@ def test_command_line_status_and_table(tmp_path, capsys, monkeypatch, reference)
 @pytest.mark.parametrize("argv, message", [
     (["run", TOY, "--profile", "smoke", "--shard", "2/2"], "--shard must look like i/n with 0 <= i < n"),
     (["run", TOY, "--profile", "smoke", "--shard", "first"], "--shard must look like i/n"),
-    (["run", "nope", "--profile", "smoke"], "unknown experiment 'nope'; known: abscam, blurring, dominating, groupcam, localization, pgd, vit"),
+    (["run", "nope", "--profile", "smoke"], "unknown experiment 'nope'; known: abscam, blurring, dominating, foils, groupcam, localization, pgd, vit"),
     (["run", "no_such_module:experiment", "--profile", "smoke"], "cannot load the experiment factory"),
     (["run", TOY], "the following arguments are required: --profile"),
     (["status", TOY, "--out", "somewhere"], "a module:attr NAME needs --profile"),
@@ -276,3 +278,15 @@ def test_command_line_missing_store(tmp_path, capsys):
     assert main(["status", "pgd", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert f"no experiment store at {tmp_path / 'pgd'}" in err and f"stores in {tmp_path}: toy" in err
+
+
+def test_status_gives_the_eta_from_the_pace_of_the_parts_written(tmp_path):
+    """Parts written 60 s apart (one pause of an hour between sessions): 60 s per batch, and
+    the missing batches at that pace."""
+    run(experiment(), out=tmp_path, shard=(0, 3), progress=False)  # 4 of the 12 batches
+    written = [0, 60, 3660, 3720]  # a resumed session between the 2nd and 3rd part
+    for when, part in zip(written, sorted((tmp_path / "toy" / "parts").glob("part-*.pkl"))):
+        os.utime(part, (1e9 + when, 1e9 + when))
+    state = status(tmp_path / "toy")
+    assert state.seconds_per_batch == 60 and state.eta_seconds == 8 * 60
+    assert "4/12 batches done (33 %), about 8 min left at 60 s per batch" in str(state)

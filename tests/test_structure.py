@@ -13,7 +13,7 @@ import whynot.experiments
 
 EXPERIMENTS = Path(whynot.experiments.__file__).parent
 #: The chapter modules and their chapter; what chapters share lives in the other modules.
-CHAPTERS = {"theory": "01", "pgd": "02", "heatmaps": "03", "localization": "03", "blurring": "04",
+CHAPTERS = {"theory": "01", "pgd": "02", "heatmaps": "03", "localization": "03", "foils": "03", "blurring": "04",
             "vit": "05", "groupcam": "06", "abscam": "07"}
 #: The one import left between chapter modules: chapter 05 scores its maps with chapter 03's
 #: localization_table and summarize (to move into parts.py once chapter 03's edits settle).

@@ -137,6 +137,17 @@ def test_without_part_masks_the_localization_claims_are_not_tested():
     assert {c for c, v in records.items() if v == "not tested"} == set(vit.NEED_PARTS)
 
 
+def test_a_run_without_close_images_leaves_the_softmax_claims_unresolved():
+    # Found by the rehearsal (whynot.rehearsal): a short ImageNet run where p2 <= 0.1 everywhere.
+    table = synthetic_table().drop(columns=["mass", "hit", "part", "part_pixels", "part_share"])
+    table = table.assign(p2=0.05)
+    records = {r.claim: r for r in vit.claim_records(vit.settings(table))}
+    assert {c for c, r in records.items() if r.verdict == "not resolved"} >= set(vit.NEED_CLOSE)
+    assert "p2 > 0.1" in records["reports-vit-gradcam-softmax"].why
+    effects = vit.effect_table(table)
+    assert effects.empty and "corr" in effects  # the notebook pivots on it
+
+
 def test_gap_table_bins_and_the_dominating_frames_of_the_vit():
     from whynot.experiments import dominating
 

@@ -3,6 +3,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from whynot.explainers import explain  # noqa: E402
+from whynot.explainers import explain, wrap  # noqa: E402
 
-__all__ = ["__version__", "explain"]
+__all__ = ["__version__", "explain", "wrap"]

@@ -10,12 +10,18 @@ run metadata (timings, paths) is removed and cell ids are numbered, so reruns gi
 The kernel writes the chapter's claim records to ``DIR/claims/NAME.json`` (``whynot.claims``);
 the stale file is removed first, so a chapter that stops recording leaves no old verdicts.
 
+Each executed notebook records in ``metadata.whynot`` the profile and a content hash of every
+file it depends on (``fingerprint``: its source, the library with its weights and reference
+data, ``_config.yml``). ``python -m whynot.book stale`` names the chapters whose recorded
+fingerprint no longer matches, and what changed; ``execute --stale`` re-executes only those.
+
 It is also a Sphinx extension (``extra_extensions`` in ``_config.yml``): see ``setup``.
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import os
 import sys
 import time
@@ -27,12 +33,13 @@ import papermill
 import yaml
 from papermill.exceptions import PapermillExecutionError
 
-from whynot import claims
+from whynot import claims, rehearsal
 from whynot.claims import page as claims_page
 from whynot.profiles import PROFILES
 from whynot.utils import PROGRESS_ENV, atomic_path
 
 ROOT = Path(__file__).resolve().parents[2]
+LIBRARY = Path(__file__).resolve().parent  # code, committed weights and reference data
 NOTEBOOKS = ROOT / "notebooks"
 BOOK_CONFIG = ROOT / "_config.yml"
 CLAIMS_RECORDS = ROOT / "book/executed/claims"
@@ -94,6 +101,86 @@ def executed_code(nb: nbformat.NotebookNode) -> list[str]:
     ]
 
 
+def content_hash(path: Path) -> str:
+    """``sha256:`` of a file's bytes, with CRLF read as LF in text files (git may check them out
+    either way), so that any clone of the same commit hashes alike."""
+    data = path.read_bytes()
+    if b"\0" not in data[:8000]:  # git's test for a binary file
+        data = data.replace(b"\r\n", b"\n")
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def dependencies(name: str) -> dict[str, Path]:
+    """The files an executed chapter depends on, keyed by their path in the repository: its
+    source, every library file (code, committed weights, reference data) and ``_config.yml``."""
+    library = {
+        f"lib/whynot/{path.relative_to(LIBRARY).as_posix()}": path
+        for path in sorted(LIBRARY.rglob("*"))
+        if path.is_file()
+        and "__pycache__" not in path.relative_to(LIBRARY).parts
+        and path.suffix != ".pyc"
+    }
+    return {f"notebooks/{name}.md": NOTEBOOKS / f"{name}.md", "_config.yml": BOOK_CONFIG, **library}
+
+
+def fingerprint(name: str, profile: str) -> dict:
+    """What chapter ``name`` executed with ``profile`` depends on, as its executed notebook
+    records it in ``metadata.whynot``: ``{"profile": profile, "depends_on": {path: hash}}``
+    (``content_hash`` of each of its ``dependencies``; content only, so not mtimes)."""
+    files = {key: content_hash(path) for key, path in dependencies(name).items()}
+    return {"profile": profile, "depends_on": files}
+
+
+def changes(name: str, profile: str, out_dir: Path) -> list[str]:
+    """Why ``out_dir/NAME.ipynb`` is stale against a run of ``notebooks/NAME.md`` with
+    ``profile`` now, one reason a line; empty when its fingerprint matches.
+
+    >>> changes("03_heatmaps", "default", ROOT / "book/executed")  # doctest: +SKIP
+    ['lib/whynot/targets.py changed', 'notebooks/03_heatmaps.md changed']
+    """
+    path = out_dir / f"{name}.ipynb"
+    if not path.exists():
+        return ["not executed"]
+    recorded = nbformat.read(path, as_version=4).metadata.get("whynot", {})
+    if recorded.get("profile") != profile:
+        return [f"executed with profile {recorded.get('profile')!r}, not {profile!r}"]
+    if "depends_on" not in recorded:
+        return ["no fingerprint (executed before whynot.book recorded one)"]
+    old, new = recorded["depends_on"], fingerprint(name, profile)["depends_on"]
+    return [
+        f"{key} {'added' if key not in old else 'removed' if key not in new else 'changed'}"
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key) != new.get(key)
+    ]
+
+
+def report_stale(names: list[str], profile: str, out_dir: Path) -> list[str]:
+    """Print each stale chapter of ``names`` in ``out_dir`` with what changed; return them."""
+    stale = []
+    for name in names:
+        reasons = changes(name, profile, out_dir)
+        if reasons:
+            more = f" and {len(reasons) - 6} more" if len(reasons) > 6 else ""
+            print(f"{_shown(out_dir / f'{name}.ipynb')} is stale: {', '.join(reasons[:6])}{more}",
+                  file=sys.stderr)
+            stale.append(name)
+    return stale
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def _fix(profile: str, out_dir: Path, names: list[str]) -> str:
+    """The one command that brings ``names`` in ``out_dir`` up to date."""
+    targets = {("default", "book/executed"): "make book", ("smoke", "tests/golden"): "make golden"}
+    command = targets.get((profile, _shown(out_dir.resolve())))
+    if command:
+        return f"run `{command}` and commit {_shown(out_dir)}/"
+    names = " ".join(names)
+    return f"run `python -m whynot.book execute --profile {profile} --out {out_dir} {names}`"
+
+
 def colab_install_cell() -> nbformat.NotebookNode:
     """A cell that installs whynot from the repository (``_config.yml``) when run on Colab."""
     repo = yaml.safe_load(BOOK_CONFIG.read_text())["repository"]
@@ -109,8 +196,12 @@ def colab_install_cell() -> nbformat.NotebookNode:
 
 def execute(name: str, profile: str, out_dir: Path) -> Path:
     """Execute ``notebooks/NAME.md`` with ``profile``; write and return ``out_dir/NAME.ipynb``."""
+    stamp = fingerprint(name, profile)  # before reading: an edit during the run makes it stale
     nb = read_source(name)
     nb.cells.insert(0, colab_install_cell())
+    if profile == rehearsal.PROFILE:  # the full profile's code on fixtures (whynot.rehearsal)
+        nb.cells.insert(1, nbformat.v4.new_code_cell(
+            "from whynot import rehearsal\n\nprint(rehearsal.announcement())"))
     records = out_dir / "claims"
     (records / f"{name}.json").unlink(missing_ok=True)
     os.environ[claims.CLAIMS_DIR_ENV] = str(records.resolve())  # the kernel inherits it
@@ -119,7 +210,7 @@ def execute(name: str, profile: str, out_dir: Path) -> Path:
         nb = papermill.execute_notebook(
             nb,
             None,
-            parameters={"profile": profile},
+            parameters={"profile": "full" if profile == rehearsal.PROFILE else profile},
             kernel_name=KERNEL,
             cwd=str(NOTEBOOKS),
             progress_bar=False,
@@ -130,19 +221,19 @@ def execute(name: str, profile: str, out_dir: Path) -> Path:
             f"notebooks/{name}.md failed in cell {e.cell_index} (In [{e.exec_count}], "
             f"starting {e.source.splitlines()[0]!r}): {e.ename}: {e.evalue}{e}"
         ) from None
-    _tidy(nb, profile)
+    _tidy(nb, stamp)
     path = out_dir / f"{name}.ipynb"
     with atomic_path(path) as tmp:
         nbformat.write(nb, tmp)
     return path
 
 
-def _tidy(nb: nbformat.NotebookNode, profile: str) -> None:
+def _tidy(nb: nbformat.NotebookNode, stamp: dict) -> None:
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    if default_profile(params.source) == profile:
+    if default_profile(params.source) == stamp["profile"]:
         nb.cells = [c for c in nb.cells if INJECTED_TAG not in c.metadata.get("tags", [])]
     nb.metadata.pop("papermill")
-    nb.metadata["whynot"] = {"profile": profile}
+    nb.metadata["whynot"] = stamp  # the profile and the fingerprint
     for i, cell in enumerate(nb.cells):
         cell.metadata.pop("papermill", None)
         cell.id = f"cell-{i}"
@@ -152,12 +243,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m whynot.book", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("execute", help="execute notebooks/NAME.md into DIR/NAME.ipynb")
-    run.add_argument("--profile", required=True, choices=sorted(PROFILES))
+    run.add_argument("--profile", required=True, choices=sorted([*PROFILES, rehearsal.PROFILE]),
+                     help=f"{rehearsal.PROFILE}: the full profile's code on small fixtures, "
+                     "at random weights (whynot.rehearsal)")
     run.add_argument(
         "--out", type=Path, help="output folder (default: book/executed for the default "
         "profile, _build/PROFILE otherwise)"
     )
     run.add_argument("names", nargs="*", metavar="NAME", help="notebook names (default: all)")
+    run.add_argument("--stale", action="store_true",
+                     help="execute only the notebooks whose fingerprint does not match (stale)")
+    check = commands.add_parser(
+        "stale", help="name the executed notebooks in DIR whose fingerprint (source, library, "
+        "_config.yml, profile) does not match, and what changed; exit status 1 if any"
+    )
+    check.add_argument("--profile", default="default",
+                       help="the profile they were executed with (default: default)")
+    check.add_argument("--out", type=Path, help="folder of executed notebooks (as for execute)")
+    check.add_argument("names", nargs="*", metavar="NAME", help="notebook names (default: all)")
     page = commands.add_parser(
         "claims", help="generate the claims page, the front page's summary and the README's "
         "from the chapters' records"
@@ -182,8 +285,25 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown notebook(s) {unknown}; the notebooks are {available}")
     out_dir = args.out or ROOT / ("book/executed" if args.profile == "default" else f"_build/{args.profile}")
+    if args.command == "stale" or args.stale:
+        stale = report_stale(names, args.profile, out_dir)
+        print(f"{len(names) - len(stale)} of {len(names)} notebooks in {_shown(out_dir)} are up "
+              f"to date (profile {args.profile})", flush=True)
+        if args.command == "stale":
+            if stale:
+                print(f"{len(stale)} stale: {_fix(args.profile, out_dir, stale)}", file=sys.stderr)
+            return int(bool(stale))
+        if not stale:
+            return 0
+        names = stale
     # The kernel inherits these: no progress-bar widgets in saved outputs, stable hashing.
     os.environ.update({PROGRESS_ENV: "0", "PYTHONHASHSEED": "0"})
+    if args.profile == rehearsal.PROFILE:
+        if out_dir.resolve() == CLAIMS_RECORDS.parent:
+            parser.error("the rehearsal's random-weight outputs never go into book/executed; "
+                         "pass another --out (default: _build/rehearsal)")
+        print(f"building the rehearsal's fixtures in {out_dir} ...", flush=True)
+        os.environ.update(rehearsal.prepare(out_dir))
 
     failed = []
     for name in names:

@@ -11,3 +11,6 @@ METHOD_LABELS = {
 }
 CONTRAST_LABELS = {"logit": "original", "softmax": "softmax", "weighted": "weighted",
                    "mean": "mean", "max": "max"}
+# One colour per contrast in every chapter's bar and line charts (the original map grey).
+CONTRAST_COLOURS = {"logit": "#8c8c8c", "softmax": "#7b4fa8", "weighted": "#3a6fd8",
+                    "mean": "#9ecae1", "max": "#e8743b"}

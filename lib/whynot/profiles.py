@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from whynot import rehearsal
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -46,4 +48,7 @@ def get_profile(name: str) -> Profile:
         raise ValueError(
             f"unknown profile {name!r}; choose one of {sorted(PROFILES)}"
         ) from None
+    if name == "full" and rehearsal.active():  # whynot.rehearsal: a few images, on the CPU
+        spec = dict(spec, n_images=rehearsal.N_IMAGES, batch_size=rehearsal.BATCH_SIZE)
+        return Profile(name=name, device="cpu", **spec)
     return Profile(name=name, device=_device(), **spec)

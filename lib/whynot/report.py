@@ -1,6 +1,6 @@
 """Numbers for checked notebook cells: printed so that every machine prints the same text.
 
-A cell marked ``NBVAL_CHECK_OUTPUT`` is re-run by ``make test`` on other CPUs, thread counts and
+A cell tagged ``nbval-check-output`` is re-run by ``make test`` on other CPUs, thread counts and
 kernels, which round floating point differently in the last digits. Such a cell prints verdicts,
 counts, names and numbers rounded to what the computation determines; round-off-sized quantities
 (the error of an identity that holds exactly in theory) are printed as a band against their

@@ -1,6 +1,7 @@
 // Open one page of the built book in Debian's chromium, wait for its saved widgets to render,
-// switch each dropdown of every explorer on the page (whynot.widgets.explorer) and print a JSON
-// report on stdout; tests/test_book.py asserts on it.
+// measure what a reader would notice (code, output or a table wider than its column, images
+// missing or shrunk, `nan` in a table), switch each dropdown of every explorer on the page
+// (whynot.widgets.explorer) and print a JSON report on stdout; tests/test_book.py asserts on it.
 // Usage: node check_widgets.mjs URL SCREENSHOT_PATH
 import { chromium } from "playwright-core";
 
@@ -11,6 +12,54 @@ const FLAGS = [
 ];
 const VIEW_SCRIPT = 'script[type="application/vnd.jupyter.widget-view+json"]';
 const EXPLORER = ".whynot-explorer";
+
+// What a reader of the page would notice, measured with every hidden input opened (a reader may
+// open it). Runs in the page.
+function measureLayout() {
+  const closed = [...document.querySelectorAll("main details:not([open])")];
+  closed.forEach((d) => (d.open = true));
+  const snippet = (el) => el.textContent.trim().replace(/\s+/g, " ").slice(0, 80);
+  const where = (el) => {
+    const heading = [...document.querySelectorAll("main h1, main h2, main h3")]
+      .filter((h) => h.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING).pop();
+    return heading ? heading.textContent.replace("#", "").trim() : "";
+  };
+  // Scrolls sideways: code (of cells and of the prose), printed output, a rendered output
+  // (tables, figures, widgets).
+  const scrollers = [
+    ["code", "article.bd-article pre:not(.cell_output pre)"],
+    ["output", ".cell_output pre"],
+    ["output", ".cell_output > .output"],
+    ["table", "main table"],
+  ].flatMap(([kind, selector]) => [...document.querySelectorAll(selector)].map((el) => [kind, el]));
+  // Sticks out: wider than its cell (136 % of the text column where tagged full-width).
+  const article = document.querySelector("article.bd-article") || document.body;
+  const column = article.clientWidth;
+  const room = (el) => (el.closest("div.cell") || article).clientWidth;
+  const overflow = scrollers
+    .filter(([kind, el]) => el.clientWidth > 0)
+    .filter(([kind, el]) => el.scrollWidth > el.clientWidth + 1
+      || el.getBoundingClientRect().width > room(el) + 1)
+    .map(([kind, el]) => ({ kind, section: where(el), scrollWidth: el.scrollWidth,
+                            clientWidth: el.clientWidth, text: snippet(el) }));
+  const images = [...document.querySelectorAll("article.bd-article img")].map((img) => ({
+    src: img.currentSrc.split("/").pop().slice(0, 60) || img.src.slice(0, 40),
+    section: where(img),
+    loaded: img.complete && img.naturalWidth > 0,
+    width: Math.round(img.getBoundingClientRect().width),
+    height: Math.round(img.getBoundingClientRect().height),
+    naturalWidth: img.naturalWidth,
+    widget: img.classList.contains("widget-image"),
+  }));
+  const undefinedCell = (cell) => /(^|[^\w.])(nan|NaN|<NA>|None)([^\w]|$)/.test(cell.textContent);
+  const nanRows = [...document.querySelectorAll("main table tr")]
+    .filter((row) => [...row.querySelectorAll("td, th")].some(undefinedCell))
+    .map((row) => ({ section: where(row), text: snippet(row) }));
+  const text = document.querySelector("article.bd-article p");
+  const bodyFontPx = parseFloat(getComputedStyle(text || document.body).fontSize);
+  closed.forEach((d) => (d.open = false));
+  return { column, bodyFontPx, overflow, images, nanRows };
+}
 
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: FLAGS });
 try {
@@ -52,6 +101,13 @@ try {
       [VIEW_SCRIPT, EXPLORER],
     ),
   );
+  // Images below the fold may load lazily: bring each into view and wait for it.
+  for (const image of await page.locator("article.bd-article img").all()) {
+    await image.scrollIntoViewIfNeeded({ timeout: 2000 }).catch(() => {});
+    await image.evaluate((img) => img.decode().catch(() => {}));
+  }
+  report.layout = await page.evaluate(measureLayout);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: screenshotPath, type: "png", fullPage: true });
 
   // Choosing another option must show another picture, in the browser alone (no kernel).

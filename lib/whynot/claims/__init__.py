@@ -32,6 +32,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable, Iterable, Sequence
 
+from whynot import rehearsal
 from whynot.report import fixed
 from whynot.stats import VERDICT_RESOLUTION, verdict as _side_of_zero
 from whynot.utils import save_json
@@ -230,10 +231,10 @@ def claims_of(chapter: str) -> list[Claim]:
 def record(*records: Record | Sequence[Record]):
     """Check ``records`` against the registry, save them for the claims page (when
     ``$WHYNOT_CLAIMS_DIR`` is set: merged into that folder's ``CHAPTER.json``, written
-    atomically) and return them as a table for the reader, one row per claim id."""
-    import pandas as pd
-
+    atomically) and return them as a table for the reader (:func:`record_table`)."""
     flat = [r for item in records for r in ([item] if isinstance(item, Record) else item)]
+    if rehearsal.active():  # random weights on fixtures: say so wherever the records go
+        flat = [dataclasses.replace(r, why=f"rehearsal, random weights: {r.why}") for r in flat]
     claims = registry()
     for r in flat:
         if r.claim not in claims:
@@ -245,12 +246,101 @@ def record(*records: Record | Sequence[Record]):
             saved = load_records(path) if path.exists() else {}
             saved.update({r.claim: r for r in flat if claims[r.claim].chapter == chapter})
             save_json({"chapter": chapter, "records": [dataclasses.asdict(r) for r in saved.values()]}, path)
-    table = pd.DataFrame(
-        [{"claim": r.claim, "where": claims[r.claim].where, "ours": r.ours(), "verdict": r.verdict,
-          "why": r.why} for r in flat],
-        columns=["claim", "where", "ours", "verdict", "why"],
+    _RECORDED.update({r.claim: r for r in flat})
+    return record_table(flat)
+
+
+# Records made in this Python process, for the chapter's findings (:func:`findings`).
+_RECORDED: dict[str, Record] = {}
+
+
+def record_table(records: Sequence[Record]):
+    """The records as a :func:`whynot.tables.table`: where the paper says it, the papers' and
+    the reports' numbers (where they print one), ours, the verdict and why."""
+    import pandas as pd
+
+    from whynot.tables import table
+
+    claims = registry()
+    theirs = {r.claim: "; ".join(
+        f"{who}: {value}" for who, value in (("paper", claims[r.claim].paper_value),
+                                             ("reports", claims[r.claim].reports_value)) if value
+    ) for r in records}
+    rows = pd.DataFrame(
+        [{"claim": claims[r.claim].where, "theirs": theirs[r.claim] or None,
+          "ours": r.ours() or None, "verdict": r.verdict, "why": r.why} for r in records],
+        columns=["claim", "theirs", "ours", "verdict", "why"],
     )
-    return table.set_index("claim")
+    if not any(theirs.values()):
+        rows = rows.drop(columns="theirs")
+    return table(rows, headers={"theirs": "paper / reports", "ours": "ours"}, keys=1,
+                 width=10**6, undefined="no number: the verdict is not measured or the paper "
+                 "prints none", fold=10**6)
+
+
+_SHORT_PAPERS = {"wang2022": "Wang & Wang", "reports": "the reports", "groupcam": "Group-CAM",
+                 "abscam": "Abs-CAM"}
+
+
+def _markdown_text(text: str, limit: int = 110) -> str:
+    """``text`` shortened at a word to about ``limit`` characters, with Markdown's and MyST's
+    special characters escaped (math, emphasis, roles)."""
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0].rstrip(",;:.") + " …"
+        if text.count('"') % 2:
+            text += '"'
+    return "".join("\\" + ch if ch in "\\`*_[]{}<>$|#" else ch for ch in text)
+
+
+def findings(chapter: str) -> str:
+    """What ``chapter`` found, as a MyST admonition for the top of its page: the tally of its
+    verdicts, then one line per claim (verdict, where, the claim, shortened, linked to the
+    section that measures it), from the records made in this process (:func:`record`), with
+    a link to the claims page.
+
+    >>> print(findings("no_such_chapter"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    whynot.claims.ClaimError: no claim is registered for chapter 'no_such_chapter'...
+    """
+    registered = claims_of(chapter)
+    if not registered:
+        raise ClaimError(f"no claim is registered for chapter {chapter!r}: pass a notebook stem "
+                         "such as '05_vision_transformers'")
+    missing = [c.id for c in registered if c.id not in _RECORDED]
+    if missing:
+        raise ClaimError(f"{chapter}: no record yet for {missing}; call findings() after the "
+                         "chapter has recorded every claim (claims.record)")
+    verdicts = [_RECORDED[c.id].verdict for c in registered]
+    noun = "claim" if len(registered) == 1 else "claims"
+    lines = [
+        "```{admonition} What this chapter found",
+        ":class: tip",
+        "",
+        f"{len(registered)} {noun} tested: {tally(verdicts)}. Every verdict, with its numbers "
+        "and the papers', is on the {ref}`claims page <claims>`.",
+        "",
+    ]
+    for claim, verdict in zip(registered, verdicts):
+        where = _markdown_text(claim.where, 40)
+        lines.append(f"* **{verdict}**: {{ref}}`{where} <{claim.section}>` "
+                     f"({_SHORT_PAPERS.get(claim.paper, claim.paper)}): "
+                     f"{_markdown_text(claim.statement)}")
+    lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+GLUE_PREFIX = "application/papermill.record/"  # myst-nb's glue, without importing myst-nb
+
+
+def glue_findings(chapter: str, name: str = "findings") -> None:
+    """Store :func:`findings` in the executed notebook for the page's top, where
+    ``{glue:md} findings`` with ``:format: myst`` shows it (myst-nb's glue, which reads the
+    output's ``scrapbook`` metadata). Nothing is displayed in the notebook itself."""
+    from IPython.display import display
+
+    display({GLUE_PREFIX + "text/markdown": findings(chapter)}, raw=True,
+            metadata={"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}})
 
 
 def load_records(path: str | os.PathLike) -> dict[str, Record]:

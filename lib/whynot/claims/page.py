@@ -4,7 +4,7 @@ The records are read, never recomputed: each executed chapter leaves ``claims/NA
 to its notebook (:func:`whynot.claims.record`). :func:`collect` checks them against the registry
 and fails loudly, naming the chapter to re-execute, when a registered claim has no record, a
 record names an unknown claim, or a verdict is outside the vocabulary. :func:`render` writes
-the page (one table per paper: the claim, the papers' numbers, ours, the verdict and why),
+the page (one list per paper: the claim, the verdict and why, ours and the papers' numbers),
 :func:`summary` the per-paper tallies shown on the page, the front page and in the README.
 """
 from __future__ import annotations
@@ -99,13 +99,26 @@ def _theirs(claim: Claim) -> str:
     return "; ".join(parts) or "—"
 
 
+def _entry(claim: Claim, rec: Record) -> str:
+    """One claim as a list item that reads at any page width: where and the claim as printed,
+    then the verdict and why, then what we measure, our number and theirs (hard line breaks,
+    no table columns to squeeze)."""
+    lines = [
+        f"**{claim.where}**: {claim.statement}",
+        f"**{rec.verdict}**: {rec.why}",
+        f"*We measure:* {claim.measure}. *Ours:* {_ours(claim, rec)}. "
+        f"*Theirs:* {_theirs(claim)}.",
+    ]
+    return "* " + "\\\n  ".join(_cell(line) for line in lines) + "\n"
+
+
 def render(records: dict[str, Record]) -> str:
     """The claims page as MyST Markdown."""
     claims = registry()
     vocabulary = "".join(f"* **{verdict}**: {meaning}.\n" for verdict, meaning in VERDICTS.items())
     out = [
         f"({PAGE_LABEL})=\n\n# Claims and verdicts\n\n"
-        "Every checkable claim of the five papers, one row each: the claim as the paper states "
+        "Every checkable claim of the five papers, one entry each: the claim as the paper states "
         "it, the papers' numbers, what this book measures (the effect with its 95 % interval "
         "and what it counts) and the verdict, with a link to the chapter section that "
         "measures it. The page is generated from the records that the executed chapters "
@@ -128,16 +141,8 @@ def render(records: dict[str, Record]) -> str:
         if not rows:
             continue
         out.append(f"({_anchor(paper)})=\n\n## {title}\n\n{tallies[paper]}.\n\n")
-        out.append("| Claim | Their number | Ours | Verdict |\n|---|---|---|---|\n")
         for claim, rec in rows:
-            out.append(
-                "| " + " | ".join(_cell(x) for x in (
-                    f"**{claim.where}**: {claim.statement} *We measure:* {claim.measure}",
-                    _theirs(claim),
-                    _ours(claim, rec),
-                    f"**{rec.verdict}**: {rec.why}",
-                )) + " |\n"
-            )
+            out.append(_entry(claim, rec))
         out.append("\n")
     return "".join(out).rstrip() + "\n"
 

@@ -92,20 +92,27 @@ def _missing_message(path: Path) -> str:
             f"241 MB, from cocodataset.org) or unpack them by hand into ROOT, and set {COCO_ENV}=ROOT.")
 
 
-def download_coco(root: str | os.PathLike) -> Path:
+def download_coco(root: str | os.PathLike,
+                  zips: dict[str, tuple[str, str]] | None = None) -> Path:
     """Download, verify (MD5) and unpack COCO val2017 images and instances into ``root``.
 
     Each archive is fetched into a temporary folder inside ``root`` and checked before anything
     is moved into place, so a failed or corrupt download leaves nothing behind; parts already
-    present are skipped. Returns ``root``.
+    present are skipped. ``zips`` maps each archive name of :data:`COCO_ZIPS` to its
+    ``(url, md5)`` (a mirror, or a local ``file://`` copy; default: :data:`COCO_ZIPS`).
+    Returns ``root``.
     """
+    zips = COCO_ZIPS if zips is None else zips
     root = Path(root).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     wanted = {"val2017.zip": [IMAGES], "annotations_trainval2017.zip": [INSTANCES]}
     for archive_name, members in wanted.items():
         if all((root / member).exists() for member in members):
             continue
-        url, md5 = COCO_ZIPS[archive_name]
+        if archive_name not in zips:
+            raise KeyError(f"zips has no {archive_name!r}; give (url, md5) for each of "
+                           f"{sorted(COCO_ZIPS)}")
+        url, md5 = zips[archive_name]
         with tempfile.TemporaryDirectory(dir=root, prefix=".coco-download-") as scratch:
             archive = Path(scratch) / archive_name
             actual = fetch(url, archive, hint=f"Download {archive_name} by hand and unpack it into {root}.")

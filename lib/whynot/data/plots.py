@@ -102,7 +102,7 @@ def dataset_explorer(
 
 def plot_p2_histograms(p2: Mapping[str, torch.Tensor], threshold: float = 0.1) -> Figure:
     """Histogram (log counts) of the second-largest class probability per model, ``threshold`` marked."""
-    fig, axes = plt.subplots(1, len(p2), figsize=(2.4 * len(p2), 2.6), sharex=True, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(p2), figsize=(2.25 * len(p2), 2.8), sharex=True, sharey=True, squeeze=False)
     for ax, (name, values) in zip(axes[0], p2.items()):
         ax.hist(values.numpy(), bins=np.linspace(0, 0.5, 26), color="0.4", log=True)
         ax.axvline(threshold, color="tab:red", linestyle="--", linewidth=1)

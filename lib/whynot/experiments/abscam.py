@@ -51,7 +51,8 @@ from whynot.metrics.pointing_game import pixel_tolerance
 from whynot.stats import bootstrap_ci, normal_halfwidth, paired_difference, verdict
 from whynot.utils import min_max
 
-VERSION = 2  # 2: Abs-CAM readings renamed (literal = per channel), entropy column
+VERSION = 3  # 2: Abs-CAM readings renamed (literal = per channel), entropy column;
+# 3: channels-last curves (scores equal to round-off)
 METHODS = ("gradcam", "gradcam++", "smoothgradcam++", "scorecam", "groupcam", "abscam_init", "abscam",
            "abscam_summed")
 LABELS = {m: METHOD_LABELS[m] for m in METHODS if m in METHOD_LABELS} | {
@@ -390,18 +391,18 @@ def plot_contrast(model: nn.Module, images: Tensor, part_masks: Tensor, count: i
         method, contrast, extra = CONTRAST_MAPS[name]
         maps[name] = whynot.explain(model, chosen, method=method, layer=chapter_layer(model), classes=classes,
                                     contrast=contrast, **extra)
-    return explanation_grid(chosen, maps, class_names=CLASS_NAMES, classes=classes)
+    return explanation_grid(chosen, maps, class_names=CLASS_NAMES, classes=classes, panel_size=1.25)
 
 
 def explorer_views(model: nn.Module, images: Tensor, methods: Sequence[str] = METHODS,
                    layer: str | None = None) -> tuple[dict, dict]:
     """``(views, controls)`` for :func:`whynot.widgets.explorer`: image x method overlays of the
     predicted class."""
-    from whynot.viz import overlay_array
+    from whynot.viz import THUMBNAIL_PX, overlay_array
 
     maps = method_maps(model, images, methods, layer)
     names = [f"image {i}" for i in range(len(images))]
-    views = {(name, label): overlay_array(images[i], value[i, 0])
+    views = {(name, label): overlay_array(images[i], value[i, 0], size=THUMBNAIL_PX)
              for label, value in maps.items() for i, name in enumerate(names)}
     return views, {"image": names, "method": list(maps)}
 

@@ -61,7 +61,7 @@ from whynot.experiments.images import (
 )
 from whynot.experiments.plans import plan_batches
 from whynot.experiments.runner import Experiment
-from whynot.labels import CONTRAST_LABELS, METHOD_LABELS
+from whynot.labels import CONTRAST_COLOURS, CONTRAST_LABELS, METHOD_LABELS
 from whynot.metrics import relative_probability
 from whynot.stats import bootstrap_ci, normal_halfwidth
 
@@ -703,7 +703,6 @@ def reference_winners(source: str = "paper") -> pd.DataFrame:
 
 # --- figures ------------------------------------------------------------------------------------
 
-COLOURS = {"logit": "#8c8c8c", "weighted": "#3a6fd8"}
 SHORT = {"gradcam": "GC", "la": "LA", "xgradcam": "XC"}  # the KTH report's abbreviations
 
 
@@ -716,7 +715,7 @@ def plot_table1(summary: pd.DataFrame, model: str, variant: str = "plain", subse
     data = summary[(summary.model == model) & (summary.variant == variant)
                    & (summary.subset == subset)]
     groups = [(m, t) for m in METHODS for t in TARGETS]
-    fig, axes = plt.subplots(len(KEPT), len(BASELINES), figsize=(11, 5.4), sharey=True,
+    fig, axes = plt.subplots(len(KEPT), len(BASELINES), figsize=(9.2, 5.6), sharey=True,
                              squeeze=False)
     width = 0.38
     for row, kept in enumerate(KEPT):
@@ -727,7 +726,8 @@ def plot_table1(summary: pd.DataFrame, model: str, variant: str = "plain", subse
                 bars = cell[(cell.method == method) & (cell.target == target)]
                 for offset, contrast in zip((-width / 2, width / 2), CONTRASTS):
                     item = bars[bars.contrast == contrast]
-                    ax.bar(g + offset, item.r, width, yerr=item.r_ci, color=COLOURS[contrast],
+                    ax.bar(g + offset, item.r, width, yerr=item.r_ci,
+                           color=CONTRAST_COLOURS[contrast],
                            label=LABELS[contrast] if g == 0 else None, capsize=2)
                 ax.hlines(bars.r_unmasked.iloc[0], g - width, g + width, color="black",
                           linewidth=1.5, label="unmasked" if g == 0 else None)
@@ -756,7 +756,7 @@ def plot_advantage(differences: pd.DataFrame, subset: str = "above"):
     data = differences[differences.subset == subset]
     models = list(dict.fromkeys(data.model))
     cells = [(b, m, t, k) for k in KEPT for b in BASELINES for m in METHODS for t in TARGETS]
-    fig, axes = plt.subplots(1, len(VARIANTS), figsize=(10, 0.2 * len(cells) + 1.5),
+    fig, axes = plt.subplots(1, len(VARIANTS), figsize=(9.2, 0.22 * len(cells) + 1.5),
                              sharey=True, sharex=True, squeeze=False)
     palette = plt.get_cmap("tab10")
     for column, variant in enumerate(VARIANTS):

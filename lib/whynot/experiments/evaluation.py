@@ -57,9 +57,13 @@ def plot_sanity(table: pd.DataFrame, labels: Mapping[str, str] = METHOD_LABELS):
                       var_name="similarity", value_name="value")
     long["method"] = long["method"].map(labels)
     grid = sns.relplot(long, x="depth", y="value", hue="method", row="similarity", col="mode",
-                       kind="line", marker="o", errorbar=("se", 1.96), height=2.6, aspect=1.6,
+                       kind="line", marker="o", errorbar=("se", 1.96), height=2.6, aspect=1.3,
                        facet_kws={"sharey": False})
     grid.set_axis_labels("randomised layer, counted from the top", "")
+    grid.set_titles("{row_name}, {col_name}")
+    # Below the panels: at the right, tight_layout would draw the panels over the legend.
+    sns.move_legend(grid, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=long.method.nunique(),
+                    title=None, frameon=False)
     grid.figure.tight_layout()
     return grid.figure
 

@@ -33,7 +33,7 @@ from whynot.metrics import deletion, insertion
 from whynot.metrics.pointing_game import pixel_tolerance
 from whynot.stats import normal_halfwidth
 
-VERSION = 2  # 2: ScoreCAM masks towards the mean colour
+VERSION = 3  # 2: ScoreCAM masks towards the mean colour; 3: chunks of 256, channels-last curves
 METHODS = ("gradcam", "gradcam++", "scorecam", "groupcam")
 # Each method in the form the Group-CAM authors compared (their cam/ folder): ReLU'd maps of the
 # predicted class; GradCAM and GradCAM++ from the logit's gradient; ScoreCAM and Group-CAM weight
@@ -46,6 +46,9 @@ METHOD_SETTINGS = {
     "groupcam": dict(relu=True, contrast="softmax"),
 }
 DEFAULT_GROUPS, DEFAULT_THETA = 32, 70.0
+# Images per forward pass of masked copies and curve points: 56-pixel images run about twice as
+# fast 256 at a time as 64 at a time on a CPU (benchmarks/README.md); others stay at 64.
+CHUNKS = {"synth_vgg": 256, "synth_resnet": 256, "synth_mobile": 256}
 GROUPS = (1, 4, 8, 16, 32, 64, 128, 256)  # Table 2; values above the layer's channels are skipped
 THETAS = (0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0)  # Fig. 5
 # The first model is the chapter's main one (the paper's tables, figures and sanity checks); the
@@ -131,6 +134,7 @@ def experiment(profile: str = "default", seed: int = 0, models: Sequence[str] | 
         with torch.no_grad():
             predicted = model(images).argmax(dim=1)
         channels = layer_channels(model)
+        chunk = CHUNKS.get(batch["model"], 64)
         tables = []
         for ablation in (False, True):
             # Ablations only for the first plan["ablation"][model] images (a prefix of the batch).
@@ -139,8 +143,8 @@ def experiment(profile: str = "default", seed: int = 0, models: Sequence[str] | 
             for setting in (settings(plan, channels)[len(METHODS):] if ablation else settings(plan, ablation=False)):
                 if count == 0:
                     break
-                maps = explain_setting(model, images[:count], predicted[:count], setting)
-                scores = score_maps(model, images[:count], predicted[:count], maps)
+                maps = explain_setting(model, images[:count], predicted[:count], setting, chunk)
+                scores = score_maps(model, images[:count], predicted[:count], maps, chunk)
                 tables.append(pd.DataFrame({
                     "model": batch["model"], "data": batch["data"],
                     "image": range(batch["start"], batch["start"] + count), **setting,
@@ -273,7 +277,7 @@ def plot_curves(model: nn.Module, image: Tensor, maps: Mapping[str, Tensor], tar
     """Paper Fig. 4: deletion and insertion curves of one image for each method's map ``[H, W]``."""
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
+    figure, axes = plt.subplots(1, 2, figsize=(9.2, 3.6), sharey=True)  # a full-width cell
     classes = torch.tensor([target])
     for name, value in maps.items():
         for ax, metric in zip(axes, (deletion, insertion)):
@@ -298,7 +302,7 @@ def plot_ablation(table: pd.DataFrame, study: str, paper: Mapping | None = None)
     long = rows.melt(id_vars=[study], value_vars=["insertion", "deletion", "overall"],
                      var_name="AUC", value_name="value")
     long["value"] *= 100
-    figure, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    figure, axes = plt.subplots(1, 3, figsize=(9.2, 3.4))  # a full-width cell
     for ax, metric in zip(axes, ("insertion", "deletion", "overall")):
         sns.lineplot(long[long.AUC == metric], x=study, y="value", marker="o", errorbar=("se", 1.96),
                      ax=ax, label="ours")
@@ -506,7 +510,7 @@ def pointing_record(table: pd.DataFrame, seed: int = 0) -> claims.Record:
 def explorer_views(model: nn.Module, images: Tensor, groups: Sequence[int]) -> tuple[dict, dict]:
     """``(views, controls)`` for :func:`whynot.widgets.explorer`: image x method x G overlays of
     the predicted class. Methods without groups give the same picture for every G."""
-    from whynot.viz import overlay_array
+    from whynot.viz import THUMBNAIL_PX, overlay_array
 
     names = [f"image {i}" for i in range(len(images))]
     labels = ["Grad-CAM", "Group-CAM", "Grad-CAM++", "Score-CAM"]  # G switches the second
@@ -519,7 +523,8 @@ def explorer_views(model: nn.Module, images: Tensor, groups: Sequence[int]) -> t
         by_method = {**fixed, "Group-CAM": explain_setting(model, images, classes, setting)[:, None]}
         for index, name in enumerate(names):
             for label in labels:
-                views[(name, label, f"G = {g}")] = overlay_array(images[index], by_method[label][index, 0])
+                views[(name, label, f"G = {g}")] = overlay_array(
+                    images[index], by_method[label][index, 0], size=THUMBNAIL_PX)
     return views, {"image": names, "method": labels, "groups": [f"G = {g}" for g in groups]}
 
 
@@ -539,5 +544,5 @@ def plot_contrastive(model: nn.Module, images: Tensor, part_masks: Tensor, count
     for contrast, masks_from in (("softmax", "logit"), ("weighted", "contrast")):
         maps[f"Group-CAM ({contrast})"] = whynot.explain(
             model, chosen, method="groupcam", classes=classes, contrast=contrast, masks=masks_from, relu=True)
-    return explanation_grid(chosen, maps, class_names=CLASS_NAMES, classes=classes)
+    return explanation_grid(chosen, maps, class_names=CLASS_NAMES, classes=classes, panel_size=1.6)
 

@@ -147,10 +147,11 @@ def cub_source(n: int = 512, seed: int = 0, device: str | None = None) -> Source
             f"the full profile's CUB figures need ${CUB_ENV} (the folder with CUB_200_2011; "
             f"whynot.data.cub.download_cub fetches it) and ${CUB_CHECKPOINT_ENV} (a checkpoint of "
             f"whynot.models.finetune.finetune_cub)")
-    test = cub_test(root, 224)
+    class_names = cub_test(root, 224).class_names
+    model = load_finetuned(cub_vgg16_bn(class_names, imagenet_weights=False), weights)
+    test = cub_test(root, model.whynot_meta["input_size"])
     images = torch.stack([test[i][0] for i in shuffled(len(test), seed)[:n]])
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_finetuned(cub_vgg16_bn(test.class_names, imagenet_weights=False), weights)
     return Source("CUB-200-2011, VGG16-BN fine-tuned", model.to(device), images.to(device),
                   test.class_names)
 
@@ -197,7 +198,7 @@ def figure1(model: nn.Module, image: Tensor, class_names: Sequence[str], method:
     explanation = whynot.explain(model, images, method=method, topk=2,
                                  contrast=("logit", "weighted"), return_explanation=True)
     classes = explanation.classes
-    fig, axes = plt.subplots(2, 4, figsize=(9.6, 5.4))
+    fig, axes = plt.subplots(2, 4, figsize=(9.0, 5.4))  # a full-width cell
     tables = []
     for c, (contrast, maps) in enumerate(explanation.maps.items()):
         blurred, table = blur_negative_evidence(model, images, maps, classes)
@@ -235,7 +236,7 @@ def figure4(model: nn.Module, images: Tensor, class_names: Sequence[str],
     maps = {f"{METHOD_LABELS[m]}\n{LABELS[c]}": explained[m].maps[c]
             for m in methods for c in ("logit", "weighted")}
     return explanation_grid(images, maps, class_names, explained[methods[0]].classes,
-                            panel_size=1.5)
+                            panel_size=1.32)  # 7 columns: a full-width cell
 
 
 def figure5(model: nn.Module, images: Tensor, class_names: Sequence[str], method: str = "gradcam"):
@@ -243,7 +244,7 @@ def figure5(model: nn.Module, images: Tensor, class_names: Sequence[str], method
     explained = whynot.explain(model, images, method=method, topk=3,
                                contrast=FIGURE5_CONTRASTS, return_explanation=True)
     maps = {LABELS[c]: explained.maps[c] for c in FIGURE5_CONTRASTS}
-    return explanation_grid(images, maps, class_names, explained.classes, panel_size=1.5)
+    return explanation_grid(images, maps, class_names, explained.classes, panel_size=1.36)
 
 
 def contrast_identities(model: nn.Module, images: Tensor, method: str = "gradcam",
@@ -311,7 +312,7 @@ def colour_scales(image: Tensor, heatmap: Tensor):
 
     picture = image.permute(1, 2, 0).clamp(0, 1).cpu().numpy()
     values = heatmap.detach().float().cpu().numpy()
-    fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.9))
+    fig, axes = plt.subplots(1, 3, figsize=(6.8, 2.8))
     overlay(axes[0], image, heatmap)
     axes[0].set_title("bwr, CenteredNorm at 0", fontsize="small")
     for ax, (title, shown, cmap) in zip(axes[1:], (

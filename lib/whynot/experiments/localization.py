@@ -43,6 +43,7 @@ from whynot.experiments.parts import (CONTRASTS, METHODS, THRESHOLD, _by_image, 
                                       scored, summarize)
 from whynot.experiments.plans import model_on, weights_fingerprint
 from whynot.experiments.runner import Experiment
+from whynot.labels import CONTRAST_COLOURS
 from whynot.labels import CONTRAST_LABELS as LABELS
 from whynot.labels import METHOD_LABELS as ALL_METHOD_LABELS
 from whynot.metrics.pointing_game import TOLERANCE_AT_224
@@ -162,9 +163,8 @@ def plot_localization(summary: pd.DataFrame, chance: pd.DataFrame, rank: int = 1
 
     models = list(dict.fromkeys(summary.model))
     rows = summary[summary["rank"] == rank]
-    colours = {"logit": "#8c8c8c", "mean": "#9ecae1", "max": "#e8743b", "weighted": "#3a6fd8"}
     width = 0.8 / len(CONTRASTS)
-    fig, axes = plt.subplots(2, len(models), figsize=(3.4 * len(models), 5.6), sharey="row",
+    fig, axes = plt.subplots(2, len(models), figsize=(3.0 * len(models), 5.8), sharey="row",
                              squeeze=False)
     metrics = {"mass": ("positive mass on the part", "part_share", "random_mass"),
                "hit": ("pointing-game hit rate", "hit_zone_share", "random_hit")}
@@ -177,7 +177,7 @@ def plot_localization(summary: pd.DataFrame, chance: pd.DataFrame, rank: int = 1
                 bars = bars.reindex(list(METHODS))
                 x = np.arange(len(METHODS)) + (c - (len(CONTRASTS) - 1) / 2) * width
                 error = [bars[metric] - bars[f"{metric}_low"], bars[f"{metric}_high"] - bars[metric]]
-                ax.bar(x, bars[metric], width, yerr=error, color=colours[contrast],
+                ax.bar(x, bars[metric], width, yerr=error, color=CONTRAST_COLOURS[contrast],
                        label=LABELS[contrast], error_kw={"linewidth": 0.8})
             ax.axhline(base[uniform], color="black", linestyle="--", linewidth=0.8,
                        label="uniform map")
@@ -344,3 +344,27 @@ def claim_records(table: pd.DataFrame, threshold: float = THRESHOLD, seed: int =
     }
     records = [settings_record(claim, rows) for claim, rows in settings.items()]
     return records, settings
+
+
+# The chapter's tables: each estimate with its 95 % interval (whynot.tables merges x, x_low,
+# x_high into one column); pointing is the share of images whose maximum hits the part.
+SUMMARY_HEADERS = {"mass": "part mass", "mass_gain": "part mass gain vs original",
+                   "hit": "pointing (share)", "hit_gain": "pointing gain vs original"}
+CHANCE_HEADERS = {"part_share": "uniform map: part share",
+                  "random_mass": "random map: part mass",
+                  "hit_zone_share": "uniform maximum: hit rate",
+                  "random_hit": "random map: hit rate"}
+
+
+def _with_bounds(names: Sequence[str]) -> list[str]:
+    return [f"{name}{suffix}" for name in names for suffix in ("", "_low", "_high")]
+
+
+def summary_columns() -> list[str]:
+    """The columns of :func:`summarize`'s table that the chapter shows."""
+    return ["model", "method", "contrast", "images", *_with_bounds(SUMMARY_HEADERS)]
+
+
+def chance_columns() -> list[str]:
+    """The columns of :func:`baselines`' table that the chapter shows."""
+    return ["model", "images", *_with_bounds(CHANCE_HEADERS)]

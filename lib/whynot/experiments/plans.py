@@ -12,6 +12,8 @@ from functools import lru_cache
 
 from torch import nn
 
+from whynot import rehearsal
+
 
 def plan_batches(profile: str, plans: Mapping[str, Mapping], models: Sequence[str] | None = None,
                  n_images: int | None = None, batch_size: int | None = None) -> tuple[list, list[dict]]:
@@ -25,8 +27,12 @@ def plan_batches(profile: str, plans: Mapping[str, Mapping], models: Sequence[st
     if not chosen:
         raise ValueError(f"none of {models} is in the {profile} plan: {[m for m, _, _ in plan['models']]}")
     size = batch_size or plan["batch_size"]
-    batches = [{"model": m, "data": d, "start": s, "stop": min(s + size, n)}
-               for m, d, n in chosen for s in range(0, n, size)]
+    sizes = {d: size for _, d, _ in chosen}
+    if profile == "full" and rehearsal.active():  # a few real images; SynthBirds as planned
+        chosen = [(m, d, n if d == "synthbirds" else rehearsal.capped(n)) for m, d, n in chosen]
+        sizes = {d: size if d == "synthbirds" else rehearsal.batch_size(size) for d in sizes}
+    batches = [{"model": m, "data": d, "start": s, "stop": min(s + sizes[d], n)}
+               for m, d, n in chosen for s in range(0, n, sizes[d])]
     return chosen, batches
 
 

@@ -36,6 +36,7 @@ EXPERIMENTS: dict[str, str] = {
     "pgd": "whynot.experiments.pgd:experiment",
     "blurring": "whynot.experiments.blurring:experiment",
     "localization": "whynot.experiments.localization:experiment",
+    "foils": "whynot.experiments.foils:experiment",
     "groupcam": "whynot.experiments.groupcam:experiment",
     "abscam": "whynot.experiments.abscam:experiment",
     "vit": "whynot.experiments.vit:experiment",
@@ -74,9 +75,30 @@ class StoreStatus:
     total: int
     done: tuple[int, ...]
     missing: tuple[int, ...]
+    seconds_per_batch: float | None = None  # median gap between parts written; None below 2 parts
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """The missing batches at the median pace so far (None until two parts are written)."""
+        if self.seconds_per_batch is None:
+            return None
+        return len(self.missing) * self.seconds_per_batch
 
     def __str__(self) -> str:
-        return f"{self.name} v{self.version}: {len(self.done)}/{self.total} batches done, store {self.path}"
+        share = 100 * len(self.done) / self.total if self.total else 100.0
+        line = (f"{self.name} v{self.version}: {len(self.done)}/{self.total} batches done "
+                f"({share:.0f} %)")
+        if self.missing and self.eta_seconds is not None:
+            line += (f", about {_duration(self.eta_seconds)} left at "
+                     f"{_duration(self.seconds_per_batch)} per batch")
+        return f"{line}, store {self.path}"
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``12 min``, ``3.5 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 class StoreMismatchError(ValueError):
@@ -259,11 +281,17 @@ def status(path: str | os.PathLike) -> StoreStatus:
     """Name, version, configuration and finished/missing batches of the store at ``path``."""
     path = Path(path)
     spec = _read_config(path)
-    present = {int(m[1]) for f in (path / "parts").glob("part-*.pkl") if (m := _PART.fullmatch(f.name))}
+    parts = {int(m[1]): f for f in (path / "parts").glob("part-*.pkl")
+             if (m := _PART.fullmatch(f.name))}
     total = len(spec["batches"])
+    # The pace: the median gap between consecutive parts' write times (a resumed session's
+    # pause is one gap among many, so it barely moves the median).
+    written = sorted(f.stat().st_mtime for f in parts.values())
+    gaps = sorted(b - a for a, b in zip(written, written[1:]))
+    pace = gaps[len(gaps) // 2] if gaps else None
     return StoreStatus(path, spec["name"], spec["version"], spec["config"], total,
-                       tuple(i for i in range(total) if i in present),
-                       tuple(i for i in range(total) if i not in present))
+                       tuple(i for i in range(total) if i in parts),
+                       tuple(i for i in range(total) if i not in parts), pace)
 
 
 def table(path: str | os.PathLike) -> pd.DataFrame:

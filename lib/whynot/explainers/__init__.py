@@ -12,6 +12,8 @@ torch.Size([16, 2, 224, 224])
 torch.Size([16, 2, 224, 224])
 >>> whynot.explain(vit, images, method="rollout", contrast="softmax").shape
 torch.Size([16, 1, 224, 224])
+>>> whynot.explain(model, images, classes="meerkat", contrast="foil", foil="mongoose").shape
+torch.Size([16, 1, 224, 224])
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from whynot.explainers.hooks import token_grid
 from whynot.explainers.input_x_gradient import InputXGradient
 from whynot.explainers.integrated_gradients import IntegratedGradients
 from whynot.explainers.linear_approx import LinearApproximation
+from whynot.explainers.model_io import wrap
 from whynot.explainers.rollout import AttentionRollout, GradientRollout, RolloutExplainer
 from whynot.explainers.scorecam import ScoreCAM
 from whynot.explainers.tokens import ViTLayout, vit_layout
@@ -52,10 +55,14 @@ def explain(
     layer: str | nn.Module | None = None,
     classes=None,
     topk: int | None = None,
-    contrast: str | Sequence[str] = "logit",
+    contrast="logit",
+    foil=None,
     relu: bool = False,
     upsample: bool = True,
     return_explanation: bool = False,
+    output=None,
+    multilabel: bool = False,
+    batch_size: int | None = None,
     **method_kwargs,
 ) -> Tensor | dict[str, Tensor] | Explanation:
     """Explain ``model``'s prediction for ``images`` ``[B, 3, H, W]`` in [0, 1].
@@ -71,15 +78,29 @@ def explain(
             for a ViT the last block's first LayerNorm, else the last ``nn.Conv2d``. Token
             outputs of recognised ViTs (ours, torchvision's, timm's) are put on their patch grid.
         classes, topk: the K target classes per image: top-1 by default; ``topk=k``; or an int,
-            one int per image, or ``[B, K]`` indices (:func:`whynot.targets.select_classes`).
-        contrast: ``"logit"``, ``"softmax"``, ``"weighted"``, ``"mean"``, ``"max"``
-            (:mod:`whynot.targets`), or a sequence of them, all computed in one engine pass.
+            one int per image, or ``[B, K]`` indices (:func:`whynot.targets.select_classes`);
+            class names work where the model carries them (``whynot_meta``, a Hugging Face
+            ``config.id2label``, ImageNet for timm).
+        contrast: ``"logit"``, ``"softmax"``, ``"weighted"``, ``"mean"``, ``"max"``, ``"foil"``
+            (:mod:`whynot.targets`), a cotangent tensor on the logits (``[C]``, ``[B, C]`` or
+            ``[B, K, C]``: ``"custom"``), or a sequence of these, all in one engine pass.
+        foil: the ``"foil"`` contrast's classes ("why t and not s?"): one class (index or name)
+            for all images, one per image ``[B]``, or a set per image ``[B, F]``.
         relu: keep only positive evidence (the classic CAM forms). Default: signed maps, as the paper.
         upsample: CAM methods: bilinear (``align_corners=True``) to the input size, or the layer's.
-        return_explanation: return an :class:`Explanation` ``(maps, classes, backward_passes)``.
+        return_explanation: return an :class:`Explanation` (maps, classes, backward passes,
+            method, layer, contrast, probabilities, class names, foil).
+        output: where the logits are in the model's output (default: a tensor, ``.logits``,
+            a tuple's first element, a dict's ``"logits"``): an attribute or key name, an
+            index or a callable (:func:`whynot.explainers.model_io.select_output`).
+        multilabel: the model scores classes with independent sigmoids: logit, foil, mean,
+            max and custom contrasts; softmax and weighted are refused. A single-logit model
+            (without ``multilabel``) is explained as the classes ``[0, y]``: class 1 is y.
+        batch_size: at most this many images (ScoreCAM, Group-CAM, Abs-CAM: masked images;
+            IG: path images) per forward pass; the maps equal those of one call.
         **method_kwargs: ``reshape`` (CAMs; e.g. :func:`token_grid` for other token models),
             ``head_fusion`` and ``discard_ratio`` (rollouts),
-            ``batch_size`` (ScoreCAM, Group-CAM, IG), ``groups``, ``theta``, ``masks``,
+            ``groups``, ``theta``, ``masks``,
             ``normalize`` (Group-CAM), ``reading`` (Abs-CAM), ``samples``, ``std``, ``seed``
             (Smooth GradCAM++), ``baseline`` and ``steps`` (IG), ``keep_channels``
             (input-space methods: ``[B, K, 3, H, W]``).
@@ -88,15 +109,20 @@ def explain(
         ``[B, K, H, W]`` maps, or a dict contrast -> maps when ``contrast`` is a sequence, or an
         :class:`Explanation` holding them; for a sequence of methods, a dict method -> that.
     """
+    options = dict(method_kwargs, output=output, multilabel=multilabel)
+    if batch_size is not None:
+        options["batch_size"] = batch_size
     if isinstance(method, str):
-        explainer = _explainer(model, method, layer, relu, upsample, method_kwargs)
-        explanation = explainer(images, classes=classes, topk=topk, contrast=contrast)
+        explainer = _explainer(model, method, layer, relu, upsample, options)
+        explanation = explainer(images, classes=classes, topk=topk, contrast=contrast, foil=foil)
         return explanation if return_explanation else explanation.maps
     methods = tuple(method)
     if not methods or len(set(methods)) != len(methods):
         raise ValueError(f"method must be a name or a sequence of distinct names; got {method!r}.")
-    explainers = [_explainer(model, name, layer, relu, upsample, method_kwargs) for name in methods]
-    explanations = explain_together(explainers, images, classes=classes, topk=topk, contrast=contrast)
+    explainers = [_explainer(model, name, layer, relu, upsample, options) for name in methods]
+    explanations = explain_together(
+        explainers, images, classes=classes, topk=topk, contrast=contrast, foil=foil
+    )
     return {
         name: explanation if return_explanation else explanation.maps
         for name, explanation in zip(methods, explanations)
@@ -124,6 +150,6 @@ def _explainer(model, method, layer, relu, upsample, method_kwargs) -> Explainer
 
 __all__ = [
     "METHODS", "explain", "explain_together", "Explanation", "Explainer", "InputExplainer", "CAMExplainer", "token_grid",
-    "RolloutExplainer", "ViTLayout", "vit_layout",
+    "RolloutExplainer", "ViTLayout", "vit_layout", "wrap",
     *(cls.__name__ for cls in METHODS.values()),
 ]

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from whynot.explainers.base import ALIGN_CORNERS, CAMExplainer
+from whynot.explainers.base import ALIGN_CORNERS, CAMExplainer, Raw, progress_chunks
 from whynot.explainers.scorecam import masking_baseline
 from whynot.targets import CONTRASTS, contrast_scores
 from whynot.utils import min_max
@@ -80,6 +80,9 @@ class AbsCAM(AbsCAMInit):
 
     name = "abscam"
 
+    zero_maps_because = ("no masked copy raised the contrast's score above the baseline's, so the "
+                         "ReLU and min-max left nothing (or the layer is a poor one)")
+
     def __init__(
         self,
         model: nn.Module,
@@ -90,8 +93,9 @@ class AbsCAM(AbsCAMInit):
         reading: str = "literal",
         masks: str = "logit",
         batch_size: int = 64,
+        **options,
     ):
-        super().__init__(model, layer, relu, upsample, reshape)
+        super().__init__(model, layer, relu, upsample, reshape, batch_size=batch_size, **options)
         if reading not in READINGS:
             raise ValueError(f"reading must be one of {READINGS} (see help(AbsCAM)); got {reading!r}.")
         if masks != "contrast" and masks not in CONTRASTS:
@@ -102,24 +106,26 @@ class AbsCAM(AbsCAMInit):
 
     def explain_contrasts(self, images, classes, topk, contrasts):
         sources = {name: name if self.masks == "contrast" else self.masks for name in contrasts}
-        gradients, activations, chosen, passes = self.layer_gradients(
-            images, classes, topk, tuple(dict.fromkeys([*contrasts, *sources.values()]))
+        gradients, activations, chosen, passes, logits = self.layer_gradients(
+            images, classes, topk, contrasts.including(sources.values())
         )
         baseline = masking_baseline(self.model, images)
         maps = {}
         with torch.no_grad():
-            logits = self.model(images)
             for name, source in sources.items():
                 weighted = self.channel_weights(gradients[source], activations)[..., None, None] * activations
                 if self.reading == "summed":
                     initial = self.upsampled(weighted.sum(dim=-3), images)  # M_0: [B, K, H, W]
                     masked = torch.lerp(baseline[:, None], images[:, None], initial[:, :, None])
-                    outputs = self.model(masked.flatten(0, 1)).view(*initial.shape[:2], -1)
-                    scores = contrast_scores(outputs, logits, chosen, name).diagonal(dim1=1, dim2=2)
+                    outputs = self.logits(masked.flatten(0, 1)).view(*initial.shape[:2], -1)
+                    scores = contrast_scores(outputs, logits, chosen, name, contrasts).diagonal(
+                        dim1=1, dim2=2
+                    )
                     maps[name] = (scores[..., None, None] * initial).relu()
                 else:
-                    maps[name] = self.channel_sum(images, baseline, weighted, logits, chosen, name).relu()
-        return maps, chosen, passes
+                    maps[name] = self.channel_sum(images, baseline, weighted, logits, chosen, name,
+                                                  contrasts).relu()
+        return Raw(maps, chosen, passes, logits)
 
     def upsampled(self, maps: Tensor, images: Tensor) -> Tensor:
         """``S(U(maps))`` for ``[..., h, w]`` maps: bilinear to the image size, then min-max."""
@@ -127,18 +133,20 @@ class AbsCAM(AbsCAMInit):
         flat = F.interpolate(flat, size=images.shape[-2:], mode="bilinear", align_corners=ALIGN_CORNERS)
         return min_max(flat.view(*maps.shape[:-2], *images.shape[-2:]))
 
-    def channel_sum(self, images, baseline, weighted, logits, chosen, contrast) -> Tensor:
+    def channel_sum(self, images, baseline, weighted, logits, chosen, contrast, request) -> Tensor:
         """``sum_k Y_c(M_0^k X_0) M_0^k`` ``[B, K, H, W]`` from ``weighted [B, K, C, h, w]``; the
         channel maps are upsampled chunk by chunk, so memory stays at ``batch_size`` images."""
         batch, targets, count = weighted.shape[:3]
         flat = weighted.flatten(0, 2)
         saliency = images.new_zeros(batch * targets, *images.shape[-2:])
-        for chunk in torch.arange(len(flat), device=images.device).split(self.batch_size):
+        chunks = torch.arange(len(flat), device=images.device).split(self.batch_size)
+        for chunk in progress_chunks(chunks, f"abscam {contrast}"):
             image = chunk.div(targets * count, rounding_mode="floor")
             row = chunk.div(count, rounding_mode="floor")  # (image, target) pair
             masks = self.upsampled(flat[chunk], images)  # [n, H, W]
-            outputs = self.model(torch.lerp(baseline, images[image], masks[:, None]))
-            scores = contrast_scores(outputs[:, None], logits[image], chosen[image], contrast)[:, 0]  # [n, K]
+            outputs = self.logits(torch.lerp(baseline, images[image], masks[:, None]))
+            scores = contrast_scores(outputs[:, None], logits[image], chosen[image], contrast,
+                                     request.rows(image))[:, 0]  # [n, K]
             own = scores.gather(1, (row % targets)[:, None])  # each mask scores its own target
             saliency.index_add_(0, row, own[..., None] * masks)
         return saliency.view(batch, targets, *images.shape[-2:])

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from whynot.baselines import blend, blur_for
-from whynot.explainers.base import CAMExplainer
+from whynot.explainers.base import CAMExplainer, Raw, progress_chunks
 from whynot.targets import CONTRASTS, contrast_scores
 from whynot.utils import min_max
 
@@ -53,6 +53,9 @@ class GroupCAM(CAMExplainer):
 
     name = "groupcam"
 
+    zero_maps_because = ("no masked copy raised the contrast's score above the baseline's, so the "
+                         "ReLU and min-max left nothing (or the layer is a poor one)")
+
     def __init__(
         self,
         model: nn.Module,
@@ -66,28 +69,26 @@ class GroupCAM(CAMExplainer):
         normalize: bool = True,
         blur: tuple[int, float] = BLUR,
         batch_size: int = 64,
+        **options,
     ):
-        super().__init__(model, layer, relu, upsample, reshape)
+        super().__init__(model, layer, relu, upsample, reshape, batch_size=batch_size, **options)
         if not isinstance(groups, int) or groups < 1:
             raise ValueError(f"groups must be a positive int; got {groups!r}.")
         if theta is not None and not 0 <= theta < 100:
             raise ValueError(f"theta is a percentile in [0, 100) (or None for no de-noising); got {theta!r}.")
         if masks != "contrast" and masks not in CONTRASTS:
             raise ValueError(f"masks must be 'contrast' or one of {', '.join(CONTRASTS)}; got {masks!r}.")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
         self.groups, self.theta, self.masks = groups, theta, masks
-        self.normalize, self.blur, self.batch_size = normalize, blur, batch_size
+        self.normalize, self.blur = normalize, blur
 
     def explain_contrasts(self, images, classes, topk, contrasts):
         sources = {name: name if self.masks == "contrast" else self.masks for name in contrasts}
-        gradients, activations, chosen, passes = self.layer_gradients(
-            images, classes, topk, tuple(dict.fromkeys([*contrasts, *sources.values()]))
+        gradients, activations, chosen, passes, logits = self.layer_gradients(
+            images, classes, topk, contrasts.including(sources.values())
         )
         with torch.no_grad():
-            logits = self.model(images)
             blurred = blur_for(images, *self.blur)
-            blurred_logits = self.model(blurred)
+            blurred_logits = self.logits(blurred)
             group_masks, outputs = {}, {}
             for source in set(sources.values()):
                 group_masks[source] = self.group_masks(gradients[source], activations[:, 0], images.shape[-2:])
@@ -96,11 +97,15 @@ class GroupCAM(CAMExplainer):
             for name, source in sources.items():
                 masks = group_masks[source]  # [B, K, G, H, W]
                 batch, targets, groups = masks.shape[:3]
-                scores = contrast_scores(outputs[source], logits, chosen, name).view(batch, targets, groups, targets)
+                scores = contrast_scores(outputs[source], logits, chosen, name, contrasts)
+                scores = scores.view(batch, targets, groups, targets)
                 scores = scores.diagonal(dim1=1, dim2=3).permute(0, 2, 1)  # target k's own score: [B, K, G]
-                gains = scores - contrast_scores(blurred_logits[:, None], logits, chosen, name)[:, 0, :, None]
+                blurred_scores = contrast_scores(
+                    blurred_logits[:, None], logits, chosen, name, contrasts
+                )
+                gains = scores - blurred_scores[:, 0, :, None]
                 maps[name] = self.merge(torch.einsum("bkg,bkghw->bkhw", gains, masks))
-        return maps, chosen, passes
+        return Raw(maps, chosen, passes, logits)
 
     def group_masks(self, gradients: Tensor, activations: Tensor, size) -> Tensor:
         """Initial masks ``M'`` ``[B, K, G, H, W]`` in [0, 1] from gradients ``[B, K, C, h, w]``."""
@@ -128,9 +133,9 @@ class GroupCAM(CAMExplainer):
         batch, count = flat.shape[:2]
         pairs = torch.arange(batch * count, device=images.device)
         chunks = []
-        for chunk in pairs.split(self.batch_size):
+        for chunk in progress_chunks(pairs.split(self.batch_size), "groupcam"):
             image, mask = chunk.div(count, rounding_mode="floor"), chunk % count
-            chunks.append(self.model(blend(images[image], flat[image, mask], blurred[image])))
+            chunks.append(self.logits(blend(images[image], flat[image, mask], blurred[image])))
         return torch.cat(chunks).view(batch, count, -1)
 
     def merge(self, saliency: Tensor) -> Tensor:

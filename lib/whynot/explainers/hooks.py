@@ -24,9 +24,11 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module | None) -> tuple[str,
     """``(name, module)`` of the explained layer.
 
     ``None``: ``model.whynot_meta["default_layer"]`` if set; for a Vision Transformer
-    (:func:`whynot.explainers.tokens.vit_layout`) the last block's first LayerNorm; else the last
-    ``nn.Conv2d``.
+    (:func:`whynot.explainers.tokens.vit_layout`) the last block's first LayerNorm; for Swin and
+    ConvNeXt (:func:`whynot.explainers.model_io.family_default_layer`) the final LayerNorm or
+    the last stage; else the last ``nn.Conv2d``.
     """
+    from whynot.explainers.model_io import family_default_layer
     from whynot.explainers.tokens import vit_layout
 
     modules = dict(model.named_modules())
@@ -34,6 +36,8 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module | None) -> tuple[str,
         layer = getattr(model, "whynot_meta", {}).get("default_layer")
     if layer is None and (layout := vit_layout(model)) is not None:
         layer = layout.default_layer
+    if layer is None:
+        layer = family_default_layer(model)
     if layer is None:
         convolutions = [name for name, module in modules.items() if isinstance(module, nn.Conv2d)]
         if not convolutions:

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from whynot.explainers.base import InputExplainer
+from whynot.explainers.base import InputExplainer, Raw
 from whynot.explainers.engine import contrast_gradients
 from whynot.targets import select_classes
 
@@ -46,18 +46,19 @@ class IntegratedGradients(InputExplainer):
         baseline: float | Tensor = 0.0,
         steps: int = 32,
         batch_size: int = 64,
+        **options,
     ):
-        super().__init__(model, relu, keep_channels)
-        if steps < 1 or batch_size < 1:
-            raise ValueError(f"steps and batch_size must be >= 1; got steps={steps}, batch_size={batch_size}.")
+        super().__init__(model, relu, keep_channels, batch_size=batch_size, **options)
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1; got steps={steps}.")
         self.baseline = baseline
         self.steps = steps
-        self.batch_size = batch_size
 
     def explain_contrasts(self, images, classes, topk, contrasts):
         with torch.no_grad():
             logits = self.logits(images)
         chosen = select_classes(logits, classes, topk)
+        contrasts.check(logits, chosen)
         baseline = self.baseline_like(images)
         nodes, weights = gauss_legendre(self.steps, images)
         batch = images.shape[0]
@@ -68,14 +69,16 @@ class IntegratedGradients(InputExplainer):
             taus = nodes[start : start + per_chunk]
             path = (baseline + taus.view(-1, 1, 1, 1, 1) * (images - baseline)).flatten(0, 1).requires_grad_()
             gradients, count = contrast_gradients(
-                self.logits(path), path, chosen.repeat(len(taus), 1), contrasts, logits.repeat(len(taus), 1)
+                self.logits(path), path, chosen.repeat(len(taus), 1), contrasts.tile(len(taus)),
+                logits.repeat(len(taus), 1)
             )
             passes += count
             for name, value in gradients.items():
                 step = torch.einsum("m,mb...->b...", weights[start : start + len(taus)], value.unflatten(0, (len(taus), batch)))
                 integrals[name] = integrals[name] + step if name in integrals else step
         difference = (images - baseline)[:, None]
-        return {name: self.reduce(difference * value) for name, value in integrals.items()}, chosen, passes
+        maps = {name: self.reduce(difference * value) for name, value in integrals.items()}
+        return Raw(maps, chosen, passes, logits)
 
     def baseline_like(self, images: Tensor) -> Tensor:
         baseline = torch.as_tensor(self.baseline, dtype=images.dtype, device=images.device)

@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from whynot.explainers.base import Explainer, upsample_to
+from whynot.explainers.base import Explainer, Raw, upsample_to
 from whynot.explainers.engine import atom_vjps, combine
 from whynot.explainers.hooks import leaf_input
 from whynot.explainers.tokens import ViTLayout, vit_layout
@@ -160,12 +160,17 @@ class RolloutExplainer(Explainer):
     """What both rollouts share: the model's :class:`ViTLayout`, the readout and upsampling."""
 
     def __init__(self, model: nn.Module, relu: bool = False, upsample: bool = True,
-                 head_fusion: str = "mean", discard_ratio: float = 0.9):
-        super().__init__(model, relu)
+                 head_fusion: str = "mean", discard_ratio: float = 0.9, **options):
+        super().__init__(model, relu, **options)
         layout = vit_layout(model)
         if layout is None:
             raise ValueError(f"{type(model).__name__} is not a Vision Transformer that whynot recognises "
                              "(ours, torchvision's or timm's VisionTransformer); rollout needs its attention.")
+        if layout.family == "huggingface":
+            raise ValueError(
+                "rollout supports whynot's, torchvision's and timm's ViTs; for a Hugging Face ViT "
+                "use a CAM (method='gradcam' explains its last block's LayerNorm)."
+            )
         if layout.readout is None:
             raise ValueError("this ViT pools its tokens by attention; rollout needs a CLS readout or mean pooling.")
         fuse_heads(torch.zeros(1, 1, 1), head_fusion)
@@ -204,7 +209,8 @@ class GradientRollout(RolloutExplainer):
         chosen = select_classes(logits.detach(), classes, topk)
         decomposition = decompose(logits, chosen, contrasts)
         gradients = atom_vjps(logits, attentions, decomposition.atoms)
-        return self.maps_from(attentions, gradients, decomposition.coefficients), chosen, len(decomposition.atoms)
+        maps = self.maps_from(attentions, gradients, decomposition.coefficients)
+        return Raw(maps, chosen, len(decomposition.atoms), logits.detach())
 
     def maps_from(self, attentions: Sequence[Tensor], gradients: Sequence[Tensor],
                   coefficients: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -234,4 +240,4 @@ class AttentionRollout(RolloutExplainer):
         chosen = select_classes(logits, classes, topk)
         maps = self.to_maps([fuse_heads(a, self.head_fusion) for a in attentions])
         maps = maps[:, None].expand(-1, chosen.shape[1], -1, -1)
-        return {name: maps for name in contrasts}, chosen, 0
+        return Raw({name: maps for name in contrasts}, chosen, 0, logits)

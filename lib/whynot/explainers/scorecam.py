@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from whynot.explainers.base import ALIGN_CORNERS, CAMExplainer
+from whynot.explainers.base import ALIGN_CORNERS, CAMExplainer, Raw, progress_chunks
 from whynot.explainers.hooks import capture_layer
 from whynot.targets import contrast_scores, select_classes
 
@@ -45,11 +45,9 @@ class ScoreCAM(CAMExplainer):
         reshape: Callable[[Tensor], Tensor] | None = None,
         batch_size: int = 32,
         channel_softmax: bool = True,
+        **options,
     ):
-        super().__init__(model, layer, relu, upsample, reshape)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
-        self.batch_size = batch_size
+        super().__init__(model, layer, relu, upsample, reshape, batch_size=batch_size, **options)
         self.channel_softmax = channel_softmax
 
     @torch.no_grad()
@@ -57,20 +55,21 @@ class ScoreCAM(CAMExplainer):
         with capture_layer(self.layer, self.layer_name, as_leaf=False) as capture:
             logits = self.logits(images)
         chosen = select_classes(logits, classes, topk)
+        contrasts.check(logits, chosen)
         activations = self.grid(capture.activation, leading=1)
         batch, channels = activations.shape[:2]
         pairs = torch.arange(batch * channels, device=images.device)
         baseline = masking_baseline(self.model, images)
-        outputs = torch.cat(
-            [self.model(self.masked(images, activations, chunk, baseline)) for chunk in pairs.split(self.batch_size)]
-        )
+        chunks = pairs.split(self.batch_size)
+        outputs = torch.cat([self.logits(self.masked(images, activations, chunk, baseline))
+                             for chunk in progress_chunks(chunks, "scorecam")])
         outputs = outputs.view(batch, channels, -1)
         maps = {}
         for name in contrasts:
-            weights = contrast_scores(outputs, logits, chosen, name)
+            weights = contrast_scores(outputs, logits, chosen, name, contrasts)
             weights = weights.softmax(dim=1) if self.channel_softmax else weights
             maps[name] = torch.einsum("bck,bchw->bkhw", weights, activations)
-        return maps, chosen, 0
+        return Raw(maps, chosen, 0, logits)
 
     @staticmethod
     def masked(images: Tensor, activations: Tensor, pairs: Tensor, baseline: Tensor) -> Tensor:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from whynot.explainers.base import CAMExplainer
+from whynot.explainers.base import CAMExplainer, Raw
 from whynot.explainers.gradcam_pp import plus_plus_weights
 from whynot.explainers.hooks import capture_layer
 from whynot.targets import select_classes
@@ -48,8 +48,9 @@ class SmoothGradCAMPlusPlus(CAMExplainer):
         samples: int = 4,
         std: float = 0.15,
         seed: int = 0,
+        **options,
     ):
-        super().__init__(model, layer, relu, upsample, reshape)
+        super().__init__(model, layer, relu, upsample, reshape, **options)
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
             raise ValueError(f"samples must be a positive int (noisy copies per image); got {samples!r}.")
         if not std >= 0:
@@ -70,7 +71,7 @@ class SmoothGradCAMPlusPlus(CAMExplainer):
         moments = {name: [0.0, 0.0, 0.0] for name in contrasts}  # sums of g, g^2, g^3
         passes = 0
         for noise in self.noise(images):
-            gradients, _, _, used = self.layer_gradients(images + noise, chosen, None, contrasts)
+            gradients, _, _, used, _ = self.layer_gradients(images + noise, chosen, None, contrasts)
             passes += used
             for name, gradient in gradients.items():
                 for power, total in enumerate(moments[name]):
@@ -80,4 +81,4 @@ class SmoothGradCAMPlusPlus(CAMExplainer):
             weights = plus_plus_weights(first / self.samples, second / self.samples, third / self.samples,
                                         activations)
             maps[name] = (weights[..., None, None] * activations).sum(dim=-3)
-        return maps, chosen, passes
+        return Raw(maps, chosen, passes, logits)

@@ -10,7 +10,9 @@ finds the transformer inside a model (through wrappers such as ``NormalizedModel
   the grid is ``image_size // patch_size``;
 * timm's ``VisionTransformer`` and its subclasses (``vit_*``, ``deit_*`` with a distillation
   token, ``reg_tokens=``): ``num_prefix_tokens``; the grid is ``patch_embed.grid_size``
-  (square from the token count when the model takes ``dynamic_img_size``).
+  (square from the token count when the model takes ``dynamic_img_size``);
+* Hugging Face's ``ViTModel`` / ``DeiTModel`` (inside ``ViTForImageClassification``...): one
+  CLS token (plus DeiT's distillation token); the grid is ``config.image_size // patch_size``.
 
 CAM explainers use the layout's :meth:`ViTLayout.reshape_for` whenever the model is one of these
 and no ``reshape=`` is given, so ``whynot.explain(vit, x, method="gradcam", layer=...)`` works on
@@ -35,8 +37,9 @@ from torch import Tensor, nn
 class ViTLayout:
     """Where a ViT keeps its tokens.
 
-    ``family``: ``"whynot"``, ``"torchvision"`` or ``"timm"``; ``prefix_tokens``: tokens before
-    the patches; ``grid``: ``(h, w)`` of the patches, or None for square from the count;
+    ``family``: ``"whynot"``, ``"torchvision"``, ``"timm"`` or ``"huggingface"``;
+    ``prefix_tokens``: tokens before the patches; ``grid``: ``(h, w)`` of the patches, or None
+    for square from the count;
     ``blocks``: module names of the encoder blocks in order; ``norms``: each block's first
     LayerNorm; ``readout``: the token rows the classifier reads (``(0,)`` CLS; ``(0, 1)`` CLS and
     distillation token, averaged; ``()`` the mean of the patch tokens; None: attention pooling,
@@ -137,4 +140,33 @@ def _layout(module: nn.Module, prefix: str) -> ViTLayout | None:
         return ViTLayout("timm", int(module.num_prefix_tokens), grid,
                          tuple(f"{prefix}blocks.{i}" for i in range(count)),
                          tuple(f"{prefix}blocks.{i}.norm1" for i in range(count)), readout)
+    if type(module).__name__ in ("ViTModel", "DeiTModel") and hasattr(module, "embeddings"):
+        return _hugging_face_layout(module, prefix)
     return None
+
+
+def _hugging_face_layout(module: nn.Module, prefix: str) -> ViTLayout:
+    """Hugging Face's ViT (and DeiT): a CLS token (and a distillation token), the grid
+    ``config.image_size // config.patch_size``; blocks are the modules with ``layernorm_before``."""
+    blocks = tuple(
+        f"{prefix}{name}"
+        for name, block in module.named_modules()
+        if hasattr(block, "layernorm_before")
+    )
+    distilled = getattr(module.embeddings, "distillation_token", None) is not None
+
+    def pair(value):
+        return (value, value) if isinstance(value, int) else tuple(value)
+
+    grid = tuple(
+        size // patch
+        for size, patch in zip(pair(module.config.image_size), pair(module.config.patch_size))
+    )
+    return ViTLayout(
+        "huggingface",
+        2 if distilled else 1,
+        grid,
+        blocks,
+        tuple(f"{block}.layernorm_before" for block in blocks),
+        (0, 1) if distilled else (0,),
+    )

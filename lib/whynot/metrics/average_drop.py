@@ -8,7 +8,7 @@ from whynot.metrics.masked_confidence import masked_confidence
 DIRECTION = "lower"  # a map that keeps what the class needs loses little confidence
 
 
-def average_drop(model: nn.Module, images: Tensor, maps: Tensor, classes,
+def average_drop(model: nn.Module, images: Tensor, maps, classes=None,
                  top_fraction: float | None = None) -> Tensor:
     r"""Per-image drop in percent; its mean over images is the Average Drop.
 
@@ -16,7 +16,8 @@ def average_drop(model: nn.Module, images: Tensor, maps: Tensor, classes,
 
     ``Y_i`` is the class's softmax score on the image, ``O_i`` on the image multiplied by its
     explanation mask (the min-max scaled map, or with ``top_fraction=0.5`` its top half of pixels
-    as Abs-CAM evaluates; :func:`whynot.metrics.masked_confidence.masked_confidence`).
+    as Abs-CAM evaluates; :func:`whynot.metrics.masked_confidence.masked_confidence`, which
+    also says what ``maps`` and ``classes`` may be: ``[B, K, H, W]`` maps give ``[B, K]``).
 
     >>> average_drop(model, images, maps, labels).mean()     # doctest: +SKIP
     """

@@ -8,7 +8,7 @@ from whynot.metrics.masked_confidence import masked_confidence
 DIRECTION = "higher"  # a map that isolates the class's evidence can raise its confidence
 
 
-def average_increase(model: nn.Module, images: Tensor, maps: Tensor, classes,
+def average_increase(model: nn.Module, images: Tensor, maps, classes=None,
                      top_fraction: float | None = None) -> Tensor:
     r"""Per-image indicator in percent (0 or 100); its mean over images is the Average Increase.
 

@@ -5,7 +5,8 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from whynot.metrics.removal_curves import Curves, check_classes, removal_curves, substrate_for
+from whynot.metrics.inputs import metric_inputs
+from whynot.metrics.removal_curves import Curves, removal_curves, substrate_for
 
 DIRECTION = "lower"  # a faithful map names the pixels whose removal kills the score first
 
@@ -13,13 +14,16 @@ DIRECTION = "lower"  # a faithful map names the pixels whose removal kills the s
 def deletion(
     model: nn.Module,
     images: Tensor,
-    maps: Tensor,
-    classes,
+    maps,
+    classes=None,
     substrate: Tensor | Callable[[Tensor], Tensor] | None = None,
     step: int | None = None,
     batch_size: int = 64,
 ) -> Curves:
     r"""Deletion curve and AUC: replace pixels by ``substrate``, most salient first.
+
+    ``maps``: ``[B, H, W]``, ``[B, K, H, W]`` with ``classes [B, K]``, or an ``Explanation``
+    (:mod:`whynot.metrics.inputs`); ``classes`` defaults to the predicted class.
 
     .. math:: p_s = \mathrm{softmax}\big(f(x \odot (1 - D_s) + \tilde x \odot D_s)\big)_c, \qquad
               \mathrm{AUC} = \int_0^1 p\, df \ \text{(trapezoid)}
@@ -32,5 +36,7 @@ def deletion(
 
     >>> deletion(model, images, maps, classes=labels).auc.mean()     # doctest: +SKIP
     """
-    classes = check_classes(classes, images)
-    return removal_curves(model, images, substrate_for(images, substrate), maps, classes, step, batch_size)
+    flat = metric_inputs(model, images, maps, classes)
+    start, finish = flat.images, flat.per_map(substrate_for(images, substrate))
+    curves = removal_curves(model, start, finish, flat.maps, flat.classes, step, batch_size)
+    return curves.reshaped(flat.shape)

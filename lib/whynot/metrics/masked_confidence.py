@@ -7,7 +7,8 @@ import torch
 from torch import Tensor, nn
 
 from whynot.explainers.scorecam import masking_baseline
-from whynot.metrics.removal_curves import check_classes, pixel_ranks
+from whynot.metrics.inputs import metric_inputs
+from whynot.metrics.removal_curves import pixel_ranks
 from whynot.utils import min_max
 
 
@@ -22,24 +23,22 @@ def explanation_mask(maps: Tensor, top_fraction: float | None = None) -> Tensor:
     return (pixel_ranks(maps) < keep).view_as(maps).to(maps.dtype)
 
 
-def masked_confidence(model: nn.Module, images: Tensor, maps: Tensor, classes,
+def masked_confidence(model: nn.Module, images: Tensor, maps, classes=None,
                       top_fraction: float | None = None) -> tuple[Tensor, Tensor]:
-    r"""Softmax scores ``(Y, O)`` ``[B]`` of ``classes`` on the images and on the images times
-    their explanation masks (:func:`explanation_mask`).
+    r"""Softmax scores ``(Y, O)`` of ``classes`` on the images and on the images times
+    their explanation masks (:func:`explanation_mask`), ``[B]`` (or ``[B, K]`` for K maps).
 
+    ``maps``: ``[B, H, W]``, ``[B, K, H, W]`` with ``classes [B, K]``, or an ``Explanation``
+    (:mod:`whynot.metrics.inputs`); ``classes`` defaults to the predicted class.
     Multiplying by the mask means multiplying the *normalised* input, as the papers and
     pytorch-grad-cam do: in pixel space a masked-out pixel becomes the model's mean colour
     (:func:`whynot.explainers.scorecam.masking_baseline`).
     """
-    if maps.shape != (images.shape[0], *images.shape[-2:]):
-        raise ValueError(
-            f"maps must be [B, H, W] = {(images.shape[0], *images.shape[-2:])}, one map per image; got "
-            f"{tuple(maps.shape)} (upsample CAMs to the image size first)."
-        )
-    classes = check_classes(classes, images)
-    mask = explanation_mask(maps, top_fraction)[:, None]
+    flat = metric_inputs(model, images, maps, classes)
+    images, classes = flat.images, flat.classes
+    mask = explanation_mask(flat.maps, top_fraction)[:, None]
     masked = torch.lerp(masking_baseline(model, images).expand_as(images), images, mask)
     with torch.no_grad():
         before = model(images).softmax(dim=1).gather(1, classes[:, None])[:, 0]
         after = model(masked).softmax(dim=1).gather(1, classes[:, None])[:, 0]
-    return before, after
+    return before.reshape(flat.shape), after.reshape(flat.shape)

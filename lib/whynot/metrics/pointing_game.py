@@ -24,7 +24,7 @@ def pointing_game(maps: Tensor, masks: Tensor, tolerance: float = 0.0) -> Tensor
     ``maps``: ``[..., H, W]``; ``masks``: boolean, broadcastable to ``maps``. Ties go to the first
     maximum in row-major order, so the result is deterministic. An empty mask never hits.
     Returns booleans ``[...]``; their mean is the hit rate. The usual tolerance is 15 pixels at
-    224 x 224, scaled with the image (:data:`TOLERANCE_AT_224`).
+    224 x 224, scaled with the image (:data:`~whynot.metrics.pointing_game.TOLERANCE_AT_224`).
 
     >>> maps = torch.tensor([[0.0, 1.0], [0.0, 0.0]])
     >>> pointing_game(maps, torch.tensor([[False, False], [False, True]])).item()   # 1 px away

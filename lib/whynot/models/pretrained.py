@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torchvision import models
 
+from whynot import rehearsal
 from whynot.models.common import CheckpointError, NormalizedModel, load_state_dict_strict
 
 
@@ -165,6 +166,8 @@ def pretrained_model(name: str, weights_path: str | os.PathLike | None = None) -
     >>> model.whynot_meta["default_layer"]                   # doctest: +SKIP
     'net.features.40'
     """
+    if rehearsal.active():  # the one substitution of the rehearsal: no weights to download
+        return wrap_torchvision(name, rehearsal.random_architecture(name))
     source = str(weights_path) if weights_path is not None else default_weights(name).url
     state_dict = _download_state_dict(name) if weights_path is None else _read_state_dict(Path(weights_path))
     net = build_architecture(name)
@@ -179,7 +182,7 @@ def wrap_torchvision(name: str, net: nn.Module) -> NormalizedModel:
     meta = {
         "name": name,
         "class_names": tuple(weights.meta["categories"]),
-        "input_size": preprocessing.crop_size[0],
+        "input_size": rehearsal.input_size(name, preprocessing.crop_size[0]),
         "default_layer": None if spec.default_layer is None else f"net.{spec.default_layer}",
     }
     return NormalizedModel(net, preprocessing.mean, preprocessing.std, meta).eval()
