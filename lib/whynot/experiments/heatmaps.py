@@ -198,7 +198,7 @@ def figure1(model: nn.Module, image: Tensor, class_names: Sequence[str], method:
     explanation = whynot.explain(model, images, method=method, topk=2,
                                  contrast=("logit", "weighted"), return_explanation=True)
     classes = explanation.classes
-    fig, axes = plt.subplots(2, 4, figsize=(9.0, 5.4))  # a full-width cell
+    fig, axes = plt.subplots(2, 4, figsize=(8.6, 5.4))  # a full-width cell, titles included
     tables = []
     for c, (contrast, maps) in enumerate(explanation.maps.items()):
         blurred, table = blur_negative_evidence(model, images, maps, classes)

@@ -493,9 +493,14 @@ def plot_figure3(table: pd.DataFrame, eps: float, models: Sequence[str] | None =
     import matplotlib.pyplot as plt
     import seaborn as sns
 
+    from whynot.viz import FULL_WIDTH_INCHES
+
     long = changes(table[table.eps == eps])
     models = list(dict.fromkeys(long.model)) if models is None else list(models)
-    fig, axes = plt.subplots(3, len(models), figsize=(2.4 * len(models) + 1.4, 7.2),  # full width
+    # a full-width cell: wider figures are shrunk, their text with them (tight bounding box:
+    # the labels outside the axes take about half an inch more)
+    width = min(2.4 * len(models) + 1.4, FULL_WIDTH_INCHES - 0.5)
+    fig, axes = plt.subplots(3, len(models), figsize=(width, 7.2),
                              sharex=True, sharey="row", squeeze=False)
     palette = {1: "#8c8c8c", 2: "#e8743b", 10: "#3a6fd8"}  # the paper's grey, red, blue
     for column, model in enumerate(models):
