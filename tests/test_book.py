@@ -344,13 +344,13 @@ def check_page(page: str, screenshot: Path) -> dict:
 
 @pytest.mark.browser
 def test_claims_page_shows_every_claim_and_the_front_page_its_summary():
-    """The generated claims page renders one table row per registered claim, and the front
-    page shows the per-paper summary computed from the same records."""
+    """The generated claims page renders one item per registered claim, and the front page
+    shows the per-paper summary computed from the same records."""
     from whynot import claims
     from whynot.claims import page as claims_page
 
     report = check_page("book/claims.html", SCREENSHOTS / "claims.png")
-    assert report["tableRows"] == len(claims.registry())
+    assert report["claimItems"] == len(claims.registry())
     front = (HTML / "book" / "intro.html").read_text()
     text = re.sub(r"<[^>]+>|\s+", " ", front)
     for line in claims_page.summary(claims_page.collect(book.CLAIMS_RECORDS)).values():

@@ -38,6 +38,8 @@ from whynot.report import fixed
 PAGE_CHARACTERS = 80
 WRAP_CHARACTERS = 20  # a text cell longer than this wraps onto more lines (numbers never do)
 FOLD_ROWS = 20
+# A number with its interval stays on one line; a longer cell ("..., n = 81 images") may wrap.
+NOWRAP_CHARACTERS = 28
 DASH = "—"
 INTERVAL_NOTE = "Brackets: 95 % interval."
 # Counts that a missing value turned into floats print as integers.
@@ -142,8 +144,9 @@ class Table:
             body = "".join(
                 "<tr>" + "".join(
                     f'<td style="{cell}border-bottom:1px solid #ddd;'
-                    + ("text-align:right;white-space:nowrap" if self.numeric[i]
-                       else "text-align:left")
+                    + ("text-align:right" if self.numeric[i] else "text-align:left")
+                    + (";white-space:nowrap" if self.numeric[i]
+                       and len(row[i]) <= NOWRAP_CHARACTERS else "")
                     + f'">{html.escape(row[i])}</td>' for i in columns
                 ) + "</tr>" for row in self.rows
             )

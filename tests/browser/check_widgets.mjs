@@ -97,6 +97,9 @@ try {
         explorers: document.querySelectorAll(explorer).length,
         loading: (document.body.innerText.match(/Loading widget/g) || []).length,
         tableRows: document.querySelectorAll("main table tbody tr").length,
+        // the claims page lists each claim as an item that says what we measure
+        claimItems: [...document.querySelectorAll("main li")]
+          .filter((item) => item.textContent.includes("We measure:")).length,
       }),
       [VIEW_SCRIPT, EXPLORER],
     ),

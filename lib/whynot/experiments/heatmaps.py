@@ -40,7 +40,7 @@ from whynot.experiments.parts import differing_part
 from whynot.labels import CONTRAST_LABELS as LABELS
 from whynot.labels import METHOD_LABELS
 from whynot.metrics.model_randomization import pearson
-from whynot.viz import explanation_grid, overlay, overlay_array
+from whynot.viz import THUMBNAIL_PX, explanation_grid, overlay, overlay_array
 
 THRESHOLD = 0.1  # the paper's p_k > 0.1
 FIGURE4_METHODS = ("gradcam", "la", "xgradcam")
@@ -218,7 +218,7 @@ def figure1(model: nn.Module, image: Tensor, class_names: Sequence[str], method:
                 axes[1, column].text(0.5, y, f"t{rank}: {change:+.3f}", color=colour,
                                      transform=axes[1, column].transAxes, ha="center",
                                      fontsize="small")
-    fig.suptitle(f"{title}\nTop: heatmaps (red for, blue against). Bottom: negative pixels "
+    fig.suptitle(f"{title}\nTop: heatmaps (red for, blue against).\nBottom: negative pixels "
                  "blurred; change in p of the explained class (red) and the other (blue)",
                  fontsize="small")
     fig.tight_layout()
@@ -344,7 +344,7 @@ def part_panel(masks: Tensor, highlight: str | None) -> np.ndarray:
 def explorer_views(source: Source, indices: Sequence[int], labels: Sequence[str],
                    methods: Sequence[str] = FIGURE4_METHODS,
                    contrasts: Sequence[str] = FIGURE5_CONTRASTS, topk: int = 3,
-                   size: int = 112) -> dict[tuple[str, str, str, str], np.ndarray]:
+                   size: int = THUMBNAIL_PX) -> dict[tuple[str, str, str, str], np.ndarray]:
     """Precomputed views (image label, method, contrast, class rank) -> ``[H, W, 3]`` uint8:
     the image and the overlay, side by side at ``size`` pixels, and for SynthBirds the part
     masks (:func:`part_panel`, highlighting the part that separates the class from its
