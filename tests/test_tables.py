@@ -123,3 +123,11 @@ def test_an_unnamed_index_of_labels_is_kept_and_row_numbers_are_dropped():
     assert tables.table(numbered).rows == [["1.000"], ["2.000"]]
     multi = pd.DataFrame({("mass_bird", "synth_vgg"): [0.5]})
     assert tables.table(multi).header == ["mass bird synth_vgg"]
+
+
+def test_an_interval_stays_on_one_line_and_a_longer_numeric_cell_may_wrap():
+    frame = pd.DataFrame({"claim": ["a", "b"],
+                          "ours": ["0.056 [0.044, 0.069]", "-0.96 [-2.46, 0.39], n = 81 images"]})
+    cells = tables.table(frame)._repr_html_().split("<td")[1:]
+    assert "nowrap" in cells[1] and "0.056" in cells[1]
+    assert "nowrap" not in cells[3] and "81 images" in cells[3]
