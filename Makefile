@@ -83,6 +83,7 @@ test: $(VENV)/.installed-test /usr/bin/chromium tests/browser/node_modules/.pack
 	$(PY) -m pytest tests -m "not browser"
 	$(PY) -m whynot.book execute --profile smoke --out _build/smoke
 	$(PY) -m whynot.book claims --records _build/smoke/claims --validate
+	$(MAKE) --no-print-directory rehearse
 	$(NBVAL)
 	@echo "nbval again, as on another machine: torch's non-vectorised kernels, one thread"
 	rm -rf _build/other-machine-cache

@@ -63,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = []
     for chapter in args.chapters.split(","):
-        name = cost.CHAPTERS[chapter]
+        name = cost.CHAPTERS.get(chapter)
+        if not isinstance(name, str):  # 03, 05: their floors count figures no experiment runs
+            single = [c for c, n in cost.CHAPTERS.items() if isinstance(n, str)]
+            parser.error(f"--chapters {chapter}: this benchmark times a chapter's one runner "
+                         f"experiment against its floor; choose from {', '.join(single)}")
         subset = dict(models=args.models.split(","), n_images=args.n_images)
         first, table = cost.measure_floor(chapter, args.profile, **subset)
         times = {"after": run_experiment(name, args.profile, args.models, args.n_images, None)}

@@ -171,3 +171,25 @@ def test_coco_rows_point_each_category_with_its_best_imagenet_class(root, monkey
     assert len(dog) == 1 and 151 <= dog[0] <= 268
     image, _ = coco.COCOPointing(root, 56)[0]
     assert dog[0] == int(torch.tensor(coco.COCO_TO_IMAGENET["dog"])[model(image[None])[0, 151:269].argmax()])
+
+
+def test_pointing_summary_reads_the_birds_or_the_coco_boxes_by_hand():
+    birds = pd.DataFrame({"model": "m", "data": "synthbirds", "image": [0, 0, 1, 1],
+                          "method": ["gradcam", "abscam"] * 2, "hit_bird": [1.0, 1.0, 0.0, 1.0],
+                          "hit_parts": [1.0, 0.0, 0.0, 0.0], "mass_bird": 0.5, "mass_parts": 0.25,
+                          "bird_zone": [0.5, 0.5, 0.3, 0.3], "parts_zone": 0.1})
+    summary, hit, chance = abscam.pointing_summary(birds, "m")
+    assert hit == "hit_parts" and summary.loc["abscam", "hit_bird"] == 1.0
+    assert summary.loc["gradcam", "hit_parts"] == 0.5 and summary.loc["gradcam", "images"] == 2
+    assert chance.endswith("bird 0.400, parts 0.100")  # per image, not per row
+    # the full profile: ImageNet rows carry no masks, COCO rows point at boxes
+    coco = pd.DataFrame({"model": "m", "data": "coco", "image": [7, 7, 7, 7, 9, 9],
+                         "category": ["cat", "cat", "dog", "dog", "cat", "cat"],
+                         "method": ["gradcam", "abscam"] * 3,
+                         "hit_coco": [1.0, 0.0, 1.0, 1.0, 0.0, 1.0]})
+    imagenet = pd.DataFrame({"model": "m", "data": "imagenet", "image": [0, 0],
+                             "method": ["gradcam", "abscam"], "drop": 1.0})
+    summary, hit, chance = abscam.pointing_summary(pd.concat([imagenet, coco]), "m")
+    assert hit == "hit_coco" and list(summary.columns) == ["hit_coco", "hit_coco_ci", "images"]
+    assert summary.loc["abscam", "hit_coco"] == pytest.approx(2 / 3)
+    assert summary.loc["gradcam", "images"] == 3 and chance.startswith("COCO val2017: 3 (image,")

@@ -6,6 +6,7 @@ import math
 import pandas as pd
 import pytest
 import torch
+from test_coco import root  # noqa: F401 (fixture)
 
 from whynot.experiments import cam_claims, groupcam, runner
 from whynot.metrics import deletion, insertion
@@ -179,3 +180,22 @@ def test_explorer_views_cover_every_combination():
     assert len(views) == 2 * 4 * 2 and controls["groups"] == ["G = 1", "G = 32"]
     assert (views[("image 0", "Grad-CAM", "G = 1")] == views[("image 0", "Grad-CAM", "G = 32")]).all()
     assert not (views[("image 0", "Group-CAM", "G = 1")] == views[("image 0", "Group-CAM", "G = 32")]).all()
+
+
+def test_coco_rows_point_each_category_once_per_method(root, monkeypatch):  # noqa: F811
+    from test_explainers import tiny_cnn
+
+    from whynot.data import coco
+    from whynot.models.common import NormalizedModel
+
+    net = tiny_cnn(width=32, classes=1000, dtype=torch.float32)
+    model = NormalizedModel(net, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25),
+                            {"name": "tiny", "input_size": 56}).eval()
+    monkeypatch.setenv(coco.COCO_ENV, str(root))
+    coco._pointing.cache_clear()
+    table = groupcam.coco_rows(model, {"model": "tiny", "start": 0, "stop": 5})
+    coco._pointing.cache_clear()
+    assert len(table) == 2 * len(groupcam.METHODS)  # image 139: dog; image 632: cat
+    assert (table.study == "pointing").all() and set(table.category) == {"dog", "cat"}
+    assert list(table.method.unique()) == list(groupcam.METHODS)
+    assert table.hit_coco.isin([0.0, 1.0]).all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tarfile
 
+import pandas as pd
 import pytest
 import torch
 
@@ -84,13 +85,14 @@ def test_the_rehearsal_caps_the_full_profile_and_nothing_else(monkeypatch):
     monkeypatch.delenv(rehearsal.REHEARSAL_ENV, raising=False)
     plans = {"full": {"models": [("vgg16", "imagenet", 5000)], "batch_size": 64},
              "default": {"models": [("synth_vgg", "synthbirds", 500)], "batch_size": 64}}
-    assert get_profile("full").n_images == 5794
+    assert (get_profile("full").n_images, get_profile("full").few) == (5794, False)
     assert plan_batches("full", plans)[0] == [("vgg16", "imagenet", 5000)]
 
     monkeypatch.setenv(rehearsal.REHEARSAL_ENV, "1")
     full = get_profile("full")
     assert (full.n_images, full.batch_size, full.device, full.real_data) == (2, 1, "cpu", True)
-    assert get_profile("default").n_images == 500
+    assert full.few and get_profile("smoke").few  # the notebooks' own samples at their least
+    assert (get_profile("default").n_images, get_profile("default").few) == (500, False)
     assert plan_batches("full", plans, n_images=1)[0] == [("vgg16", "imagenet", 1)]
     chosen, batches = plan_batches("full", plans)
     assert chosen == [("vgg16", "imagenet", 2)]
@@ -114,6 +116,10 @@ def test_rehearsed_models_are_the_architectures_at_seeded_random_weights(rehears
     images = torch.rand(2, 3, rehearsal.INPUT_SIZE, rehearsal.INPUT_SIZE)
     assert model(images).shape == (2, 1000)
     assert rehearsal.input_size("vit_b_16", 224) == 224  # its patch grid is fixed
+    # every full-profile architecture runs at its rehearsal size (AlexNet's pools need 64)
+    alexnet = pretrained_model("alexnet")
+    assert alexnet.whynot_meta["input_size"] == 64
+    assert alexnet(torch.rand(1, 3, 64, 64)).shape == (1, 1000)
 
 
 def test_outside_the_rehearsal_models_keep_their_input_size(monkeypatch):
@@ -130,3 +136,24 @@ def test_the_rehearsal_never_writes_into_the_books_outputs(capsys):
         book.main(["execute", "--profile", "rehearsal", "--out", "book/executed",
                    "00_data_and_models"])
     assert "never go into book/executed" in capsys.readouterr().err
+
+
+def test_rehearsed_sanity_checks_randomise_the_top_layers_only(monkeypatch):
+    from test_explainers import tiny_cnn
+
+    from whynot.experiments import evaluation
+
+    model = tiny_cnn(dtype=torch.float32)  # three layers with weights
+
+    def explain(net, images, classes, method):
+        return images[:, 0] * net(images).gather(1, classes[:, None])[:, :, None]
+
+    images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    monkeypatch.delenv(rehearsal.REHEARSAL_ENV, raising=False)
+    every = evaluation.sanity_checks(model, images, ["m"], seed=0, explain=explain)
+    monkeypatch.setenv(rehearsal.REHEARSAL_ENV, "1")
+    top = evaluation.sanity_checks(model, images, ["m"], seed=0, explain=explain)
+    assert sorted(every.depth.unique()) == [1, 2, 3]
+    assert sorted(top.depth.unique()) == list(range(1, rehearsal.SANITY_LAYERS + 1))
+    pd.testing.assert_frame_equal(top, every[every.depth <= rehearsal.SANITY_LAYERS]
+                                  .reset_index(drop=True))

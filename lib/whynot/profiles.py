@@ -7,6 +7,8 @@
   torchvision's pretrained models.
 
 Notebooks read ``get_profile(profile)`` and may override sizes in their ``parameters`` cell.
+Their own samples (images drawn for a figure, timing repeats, sanity checks) are smallest where
+``few`` is set: in the smoke profile and in the rehearsal of the full one (:mod:`whynot.rehearsal`).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ class Profile:
     n_images: int  # images per quantitative experiment
     batch_size: int
     real_data: bool  # full profile: the papers' datasets and pretrained torchvision models
+    few: bool  # the notebooks' own samples (figures, timing repeats, sanity checks) at their least
     device: str
 
     def with_(self, **changes) -> "Profile":
@@ -34,9 +37,9 @@ def _device() -> str:
 
 
 PROFILES = {
-    "smoke": dict(n_images=16, batch_size=16, real_data=False),
-    "default": dict(n_images=500, batch_size=32, real_data=False),
-    "full": dict(n_images=5794, batch_size=64, real_data=True),
+    "smoke": dict(n_images=16, batch_size=16, real_data=False, few=True),
+    "default": dict(n_images=500, batch_size=32, real_data=False, few=False),
+    "full": dict(n_images=5794, batch_size=64, real_data=True, few=False),
 }
 
 
@@ -49,6 +52,6 @@ def get_profile(name: str) -> Profile:
             f"unknown profile {name!r}; choose one of {sorted(PROFILES)}"
         ) from None
     if name == "full" and rehearsal.active():  # whynot.rehearsal: a few images, on the CPU
-        spec = dict(spec, n_images=rehearsal.N_IMAGES, batch_size=rehearsal.BATCH_SIZE)
+        spec = dict(spec, n_images=rehearsal.N_IMAGES, batch_size=rehearsal.BATCH_SIZE, few=True)
         return Profile(name=name, device="cpu", **spec)
     return Profile(name=name, device=_device(), **spec)

@@ -3,16 +3,20 @@ on small fixtures in the real data formats.
 
 ``python -m whynot.book execute --profile rehearsal [NAMES]`` calls :func:`prepare`, sets
 ``$WHYNOT_REHEARSAL=1`` and executes each notebook with ``profile = "full"``. With the variable
-set, three things change and nothing else:
+set, these things change and nothing else:
 
 * the full profile evaluates :data:`N_IMAGES` real images (ImageNet, CUB, COCO) per experiment
   in batches of :data:`BATCH_SIZE` (:func:`whynot.experiments.plans.plan_batches`; SynthBirds
   runs as planned, on its small models), :func:`whynot.profiles.get_profile` says
   :data:`N_IMAGES`, and everything runs on the CPU;
+* the notebooks' own samples (images drawn for figures, timing repeats, sanity checks) take the
+  smoke profile's sizes (``Profile.few``), and the sanity checks randomise the top
+  :data:`SANITY_LAYERS` layers only;
 * torchvision's architectures come at seeded **random weights** (:func:`random_architecture`),
-  the one substitution: the pretrained weights cannot be downloaded here, so every number the
-  rehearsal prints is meaningless, only that the code runs is checked;
-* CNNs see :data:`INPUT_SIZE`-pixel inputs (their adaptive pooling allows it); ViT keeps 224.
+  the one substitution of what is computed: the pretrained weights cannot be downloaded here, so
+  every number the rehearsal prints is meaningless, only that the code runs is checked;
+* CNNs see :data:`INPUT_SIZE`-pixel inputs (their adaptive pooling allows it; AlexNet
+  :data:`LARGER_INPUT`); ViT keeps 224.
 
 The data go through the same functions as the real ones, checksums included: a
 ``CUB_200_2011.tgz`` with the real layout (15 parts, bounding boxes, train/test split) through
@@ -43,7 +47,10 @@ PROFILE = "rehearsal"  # the book's name for it; the notebooks run with profile 
 REHEARSAL_ENV = "WHYNOT_REHEARSAL"
 N_IMAGES = 2  # images per experiment
 BATCH_SIZE = 1  # so that every experiment runs, stores and joins more than one batch
-INPUT_SIZE = 64  # CNN input side; the smallest multiple of 32 that every architecture here takes
+INPUT_SIZE = 32  # CNN input side: the deepest stride here (ResNet's, VGG's), four times
+# cheaper than 64 pixels; a CAM layer of stride 32 is then one pixel, which the code must take
+LARGER_INPUT = {"alexnet": 64}  # its max-pools need more: at 32 (and 48) pixels they fail
+SANITY_LAYERS = 2  # layers the sanity checks randomise, from the top (the full profile: all)
 FIXED_INPUT_SIZE = ("vit_",)  # architectures whose input size is fixed by their weights' layout
 
 # CUB's first classes and its 15 parts, as the archive names them.
@@ -81,7 +88,7 @@ def input_size(name: str, size: int) -> int:
     """The input side of torchvision's ``name`` in the rehearsal (``size`` outside it)."""
     if not active() or name.startswith(FIXED_INPUT_SIZE):
         return size
-    return INPUT_SIZE
+    return LARGER_INPUT.get(name, INPUT_SIZE)
 
 
 def random_architecture(name: str):
@@ -99,9 +106,10 @@ def announcement() -> str:
     """What the rehearsal substitutes, printed at the top of every rehearsed chapter."""
     return (f"REHEARSAL of the full profile: its code path on small fixtures in the real formats "
             f"(CUB-200-2011, COCO val2017, ImageNet val, a finetune_cub checkpoint), {N_IMAGES} "
-            f"images per experiment, torchvision's architectures at RANDOM WEIGHTS (pretrained "
-            f"weights cannot be downloaded here) and {INPUT_SIZE}-pixel CNN inputs. Every number "
-            "below is meaningless; only that the chapter runs is checked.")
+            f"images per experiment, the smoke profile's figure and timing samples, sanity "
+            f"checks on the top {SANITY_LAYERS} layers, torchvision's architectures at RANDOM "
+            f"WEIGHTS (pretrained weights cannot be downloaded here) and {INPUT_SIZE}-pixel CNN "
+            "inputs (AlexNet 64). Every number below is meaningless; only that the chapter runs is checked.")
 
 
 def _picture(rng: np.random.Generator, width: int, height: int) -> Image.Image:

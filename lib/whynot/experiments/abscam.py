@@ -257,6 +257,25 @@ def compare_table2(summary: pd.DataFrame, drop: str = "drop_top50",
     return pd.DataFrame(rows).T
 
 
+def pointing_summary(table: pd.DataFrame, model: str) -> tuple[pd.DataFrame, str, str]:
+    """Table 3's pointing game for ``model``: ``(summary, hit column, a line on chance)``. On
+    COCO boxes where the experiment ran them (the full profile: ``hit_coco``, one row per
+    (image, category)); else on the birds and their parts (``hit_bird``, ``hit_parts``, with
+    the part masses), where chance is the hit zone's share of the image."""
+    coco = table[(table.model == model) & (table.data == "coco")]
+    if len(coco):
+        summary = summarize(coco, ["hit_coco"])[["hit_coco", "hit_coco_ci", "images"]]
+        pairs = coco[["image", "category"]].drop_duplicates()
+        return summary, "hit_coco", (f"COCO val2017: {len(pairs)} (image, category) pairs; a hit "
+                                     "is the map's maximum in one of the category's boxes")
+    birds = table[(table.model == model) & (table.data != "coco")]
+    summary = summarize(birds)[["hit_bird", "hit_bird_ci", "hit_parts", "hit_parts_ci",
+                                "mass_bird", "mass_parts", "images"]]
+    chance = birds.drop_duplicates("image")[["bird_zone", "parts_zone"]].mean()
+    return summary, "hit_parts", (f"chance (hit zone's share of the image): "
+                                  f"bird {chance.bird_zone:.3f}, parts {chance.parts_zone:.3f}")
+
+
 def compare_table3(summary: pd.DataFrame, times: pd.DataFrame,
                    hit: str = "hit_parts") -> pd.DataFrame:
     """Paper Table 3 beside ours: pointing accuracy, and running time as a ratio to Grad-CAM's

@@ -14,7 +14,7 @@ clean image's forward pass serves the prediction, Average Drop and the curves' e
 deletion curve's last point and the insertion curve's first are the same blurred image.
 
 >>> [(p.model, p.forward, p.gradient) for p in chapter_passes("02", "smoke")]
-[('synth_vgg', 200, 832), ('efficientnet_lite0', 25, 104)]
+[('synth_vgg', 200, 672), ('efficientnet_lite0', 25, 84)]
 >>> print(colab_estimate("06"))                                # doctest: +SKIP
 The full profile (vgg19, resnet50) needs 51,058,500 image forward passes, ...
 
@@ -43,8 +43,16 @@ T4_SUSTAINED_FLOPS = 4.0e12
 #: Mapped COCO categories per image, for the pointing game's full-profile rows: the COCO paper's
 #: 3.5 categories per image (Lin et al., 2014), an upper bound (only ImageNet-mapped ones count).
 COCO_CATEGORIES_PER_IMAGE = 3.5
-#: The chapters whose experiments this module counts, and their runner names.
-CHAPTERS = {"02": "pgd", "04": "blurring", "06": "groupcam", "07": "abscam"}
+#: The chapters whose experiments this module counts, and their runner names (several where a
+#: chapter runs several experiments).
+CHAPTERS = {"02": "pgd", "03": ("localization", "foils"), "04": "blurring",
+            "05": ("vit", "dominating"), "06": "groupcam", "07": "abscam"}
+#: Where the data decide which images run, the estimate counts all: an upper bound, said so.
+UPPER_BOUNDS = {"03": "every image counted as having p2 and p3 > 0.1",
+                "04": "every image in Table 1's grid"}
+#: What a chapter reads from other chapters' experiments, not counted in its estimate.
+NOT_COUNTED = {"05": "The chapter also reads chapters 03's and 04's experiments from the cache "
+                     "(counted there): where they have not run, it runs them."}
 
 
 @dataclass(frozen=True)
@@ -103,13 +111,14 @@ def sizes(plan: Mapping, models: Sequence[str] | None = None,
 def pgd_passes(profile: str, models: Sequence[str] | None = None,
                n_images: int | None = None) -> list[Passes]:
     """Chapter 02: per image ``1 + E I C`` forwards (clean, and every perturbed image) and
-    ``C E sum(I)`` gradient passes (every iteration of every contrast); the photos' target is
-    the clean prediction, from the same clean forward."""
+    ``C (1 + E sum(I - 1))`` gradient passes (every iteration of every contrast, the first
+    step's gradient at the clean image shared by every eps and iteration count); the photos'
+    target is the clean prediction, from the same clean forward."""
     from whynot.experiments import pgd
 
     contrasts, epsilons = len(pgd.CONTRASTS), len(pgd.EPSILONS)
     per_image = dict(forward=1 + epsilons * len(pgd.ITERATIONS) * contrasts,
-                     gradient=contrasts * epsilons * sum(pgd.ITERATIONS))
+                     gradient=contrasts * (1 + epsilons * sum(n - 1 for n in pgd.ITERATIONS)))
     return [Passes(m, s, **per_image).times(n)
             for m, _, n, s in sizes(pgd.PLANS[profile], models, n_images)]
 
@@ -245,7 +254,87 @@ def abscam_passes(profile: str, models: Sequence[str] | None = None,
     return passes
 
 
-COUNTERS = {"02": pgd_passes, "04": blurring_passes, "06": groupcam_passes, "07": abscam_passes}
+def engine_pass(model: str, size: int, atoms: int) -> Passes:
+    """One :func:`whynot.explain` call of gradient CAMs at one layer: one forward with autograd
+    and one backward pass per atom of :func:`whynot.targets.decompose` (``k + 2`` for the
+    paper's contrasts of the top-k classes), the first backward counted with the forward.
+
+    >>> engine_pass("m", 56, atoms=4)
+    Passes(model='m', size=56, forward=0, gradient=1, extra_backward=3)
+    """
+    return Passes(model, size, gradient=1, extra_backward=atoms - 1)
+
+
+#: Chapter 03's figure images, as :func:`whynot.experiments.heatmaps.sources` takes them: the
+#: smoke profile's prefix of SynthBirds' test split, and the full profile's CUB sample.
+SMOKE_FIGURE_BIRDS = 108
+CUB_FIGURE_IMAGES = 512
+
+
+def heatmaps_passes(profile: str, models: Sequence[str] | None = None,
+                    n_images: int | None = None) -> list[Passes]:
+    """Chapter 03. The figures' statistics on every image of each source (SynthBirds' test
+    split with ``synth_vgg``, the photos with EfficientNet-Lite0, in the full profile 512 CUB
+    images with VGG16-BN fine-tuned), every image counted as qualifying (``p2``, ``p3 > 0.1``:
+    an upper bound): one clean forward (the probabilities, shared), Fig. 4's statistics (logit
+    and weighted maps of ``t1, t2``, three methods in one engine pass: atoms ``e_t1, e_t2, p``)
+    and Fig. 5's (logit, mean and max of ``t1, t2, t3``: ``e_t1, e_t2, e_t3, 1``); on the
+    sources with at least ``MIN_IMAGES`` images (those that judge claims; not the 8 photos),
+    Fig. 1's (3 atoms, then 2 maps x 2 contrasts blurred images forward) and Fig. 2's
+    (Grad-CAM of ``p_t1`` and ``p_t2`` by plain autograd: a forward and 2 backward passes; the
+    engine's weighted maps: 3 atoms). Per source image: ``5 f + 5 g + 10 b`` (``1 f + 2 g +
+    5 b`` without Figs. 1, 2). Then the runner's SynthBirds experiments, per image a clean
+    forward and one engine pass of 4 atoms, ``1 f + 1 g + 3 b``: ``localization`` (the four
+    contrasts of ``t1, t2``: ``e_t1, e_t2, 1, p``) and ``foils`` (logit, weighted, max and
+    foil of ``t1``: ``e_t1, p, e_t2, e_t3``). The figures drawn (a few images) are left out."""
+    from whynot.data.photos import PHOTO_NAMES
+    from whynot.data.synthetic import split_size
+    from whynot.experiments import foils, localization
+
+    birds = SMOKE_FIGURE_BIRDS if profile == "smoke" else split_size("test")
+    sources = [("synth_vgg", birds), ("efficientnet_lite0", len(PHOTO_NAMES))]
+    if profile == "full":
+        sources.append(("vgg16_bn_cub", CUB_FIGURE_IMAGES))
+    experiments = [*localization.PLANS[profile]["models"], *foils.PLANS[profile]["models"]]
+    passes = []
+    for m, n in sources:
+        s = input_size(m)
+        one = Passes(m, s, forward=1) + engine_pass(m, s, 3) + engine_pass(m, s, 4)
+        if n >= localization.MIN_IMAGES:  # Figs. 1 and 2
+            one = (one + engine_pass(m, s, 3) + Passes(m, s, forward=2 * 2)
+                   + Passes(m, s, gradient=1, extra_backward=1) + engine_pass(m, s, 3))
+        passes.append((m, n, one))
+    for m, n in experiments:
+        s = input_size(m)
+        passes.append((m, n, Passes(m, s, forward=1) + engine_pass(m, s, 4)))
+    return [one.times(n if n_images is None else min(n, n_images)) for m, n, one in passes
+            if models is None or m in models]
+
+
+def vit_passes(profile: str, models: Sequence[str] | None = None,
+               n_images: int | None = None) -> list[Passes]:
+    """Chapter 05. Per image of the ``vit`` experiment, for the ViT and for the CNN reference on
+    the same images: a clean forward (the top two classes) and one engine pass of the five
+    contrasts of ``t1, t2``, 4 atoms ``e_t1, e_t2, p, 1`` (the ViT's ``sweep_maps`` serves every
+    layer and both rollouts from it): ``1 f + 1 g + 3 b``. Per SynthBirds image of the
+    ``dominating`` experiment (the CNNs' map similarities): a clean forward and the logit and
+    weighted maps of ``t1``, atoms ``e_t1, p``: ``1 f + 1 g + 1 b``. The figures (SynthBirds
+    only, a few images) are left out, and so are chapters 03's and 04's tables, which the
+    chapter reads: they count in their chapters."""
+    from whynot.experiments import dominating, vit
+
+    plan, passes = vit.PLANS[profile], []
+    for m, _, n, _ in sizes(plan, models, n_images):
+        for net in (m, plan["cnn"]):  # the CNN reference explains the same images
+            size = input_size(net)
+            passes.append((Passes(net, size, forward=1) + engine_pass(net, size, 4)).times(n))
+    for m, _, n, s in sizes(dominating.PLANS[profile], models, n_images):
+        passes.append((Passes(m, s, forward=1) + engine_pass(m, s, 2)).times(n))
+    return passes
+
+
+COUNTERS = {"02": pgd_passes, "03": heatmaps_passes, "04": blurring_passes, "05": vit_passes,
+            "06": groupcam_passes, "07": abscam_passes}
 
 
 def chapter_passes(chapter: str, profile: str, **kwargs) -> list[Passes]:
@@ -358,16 +447,30 @@ def colab_estimate(chapter: str, throughput: float = T4_SUSTAINED_FLOPS, width: 
     backward = sum(p.extra_backward for p in passes)
     flops = full_profile_flops(chapter)
     hours = flops / throughput / 3600
-    models = ", ".join(dict.fromkeys(p.model for p in passes))
-    grid = " (every image in Table 1's grid: an upper bound)" if chapter == "04" else ""
+    models = list(dict.fromkeys(p.model for p in passes))
+    bound = f" ({UPPER_BOUNDS[chapter]}: an upper bound)" if chapter in UPPER_BOUNDS else ""
     extra = f" and {backward:,} more backward passes" if backward else ""
-    text = (f"The full profile ({models}) needs {forward:,} image forward passes, {gradient:,} "
-            f"forward + backward passes{extra}{grid}: {flops / 1e15:,.0f} PFLOPs, counted "
-            f"from the plan (FLOPs per pass: torchvision's published counts; a backward pass "
+    counted = "torchvision's published counts"
+    if any(_is_ours(m) for m in models):
+        counted = f"{counted}, whynot's own models counted"
+    not_counted = f" {NOT_COUNTED[chapter]}" if chapter in NOT_COUNTED else ""
+    text = (f"The full profile ({', '.join(models)}) needs {forward:,} image forward passes, "
+            f"{gradient:,} forward + backward passes{extra}{bound}: {_flops(flops)}, counted "
+            f"from the plan (FLOPs per pass: {counted}; a backward pass "
             f"costs about one forward). At an assumed {throughput / 1e12:g} TFLOPS sustained "
             f"(half a T4's 8.1 TFLOPS float32 peak) that is at least {_duration(hours)} "
-            f"on a T4; loading the data, building masked copies and Python add to it.")
+            f"on a T4; loading the data, building masked copies and Python add to it."
+            f"{not_counted}")
     return textwrap.fill(text, width)
+
+
+def _flops(flops: float) -> str:
+    """PFLOPs, or TFLOPs below one PFLOP (a chapter of minutes would read "0 PFLOPs").
+
+    >>> _flops(2.4e15), _flops(3.96e14)
+    ('2 PFLOPs', '396 TFLOPs')
+    """
+    return f"{flops / 1e15:,.0f} PFLOPs" if flops >= 1e15 else f"{flops / 1e12:,.0f} TFLOPs"
 
 
 def _duration(hours: float) -> str:
@@ -377,11 +480,23 @@ def _duration(hours: float) -> str:
 
 
 def resume_hint(chapter: str, width: int = 76) -> str:
-    """How a Colab user resumes the chapter's experiment and follows its progress (a paragraph
-    of lines of at most ``width``)."""
-    name = CHAPTERS[chapter]
-    text = (f"A session that dies keeps every finished batch: run the notebook again with the "
-            f"same `results` folder (or `python -m whynot.experiments run {name} --profile full "
-            f"--out DIR`) and only the missing batches run. `python -m whynot.experiments status "
-            f"{name} --out DIR` prints the batches done and, from their pace, an ETA.")
+    """How a Colab user resumes the chapter's experiments and follows their progress (a
+    paragraph of lines of at most ``width``). Of several experiments, the first is the one the
+    notebook keeps in its ``results`` folder; the others stay in the cache, where ``status
+    NAME --profile full`` finds them."""
+    names = CHAPTERS[chapter]
+    if isinstance(names, str):
+        text = (f"A session that dies keeps every finished batch: run the notebook again with "
+                f"the same `results` folder (or `python -m whynot.experiments run {names} "
+                f"--profile full --out DIR`) and only the missing batches run. `python -m "
+                f"whynot.experiments status {names} --out DIR` prints the batches done and, "
+                f"from their pace, an ETA.")
+        return textwrap.fill(text, width)
+    first = names[0]
+    text = (f"A session that dies keeps every finished batch of the chapter's experiments "
+            f"({', '.join(names)}): run the notebook again with the same `results` folder (or "
+            f"`python -m whynot.experiments run {first} --profile full --out DIR`) and only "
+            f"the missing batches run. `python -m whynot.experiments status NAME --profile "
+            f"full` (`--out DIR` for {first} run there) prints an experiment's batches done "
+            f"and, from their pace, an ETA.")
     return textwrap.fill(text, width)

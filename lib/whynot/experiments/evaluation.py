@@ -31,8 +31,12 @@ def sanity_checks(model: nn.Module, images: Tensor, methods: Sequence[str], seed
                   explain: Explain) -> pd.DataFrame:
     """Adebayo et al.'s cascading and independent randomisation for each method's map of the
     predicted class. Rows of :func:`whynot.metrics.model_randomization` with ``method`` and
-    ``mode`` added."""
+    ``mode`` added. The rehearsal randomises only the top :data:`whynot.rehearsal.SANITY_LAYERS`
+    layers (its code path is the same; the full profile's VGGs have 16 to 19)."""
+    from whynot import rehearsal
     from whynot.metrics import model_randomization
+
+    layers = rehearsal.SANITY_LAYERS if rehearsal.active() else None
 
     with torch.no_grad():
         classes = model(images).argmax(dim=1)
@@ -42,7 +46,8 @@ def sanity_checks(model: nn.Module, images: Tensor, methods: Sequence[str], seed
             return explain(net, x, classes, method)
 
         for mode in ("cascading", "independent"):
-            table = model_randomization(model, images, explain_trained, mode=mode, seed=seed)
+            table = model_randomization(model, images, explain_trained, mode=mode, seed=seed,
+                                        layers=layers)
             tables.append(table.assign(method=method, mode=mode))
     return pd.concat(tables, ignore_index=True)
 

@@ -170,7 +170,7 @@ def coco_rows(model: nn.Module, batch: Mapping) -> pd.DataFrame:
             maps = explain_setting(model, item.images, item.classes, setting)
             hits = pointing_game(maps, item.masks, item.tolerance)
             rows += [dict(model=batch["model"], data="coco", image=item.index, category=target.category,
-                          **setting, study="pointing", target=int(c), hit_coco=float(h))
+                          **{**setting, "study": "pointing"}, target=int(c), hit_coco=float(h))
                      for target, c, h in zip(item.targets, item.classes.tolist(), hits.tolist())]
     return pd.DataFrame(rows)
 

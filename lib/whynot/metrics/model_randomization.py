@@ -31,8 +31,10 @@ def randomizable_layers(model: nn.Module) -> list[str]:
     return names[::-1]
 
 
-def randomized_models(model: nn.Module, mode: str = "cascading", seed: int = 0) -> Iterator[tuple[str, nn.Module]]:
-    """``(layer, model copy)`` with weights re-initialised from the top: cumulatively or one at a time.
+def randomized_models(model: nn.Module, mode: str = "cascading", seed: int = 0,
+                      layers: int | None = None) -> Iterator[tuple[str, nn.Module]]:
+    """``(layer, model copy)`` with weights re-initialised from the top: cumulatively or one at a time,
+    for the top ``layers`` layers (None: every one).
 
     ``cascading``: the copy for layer ``l`` has ``l`` and every layer above it re-initialised;
     ``independent``: only ``l``. Re-initialisation is the layer's own ``reset_parameters`` under
@@ -40,11 +42,11 @@ def randomized_models(model: nn.Module, mode: str = "cascading", seed: int = 0) 
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}; got {mode!r}.")
-    layers = randomizable_layers(model)
-    if not layers:
+    names = randomizable_layers(model)
+    if not names:
         raise ValueError("the model has no layer with reset_parameters() and weights to randomise.")
     cascade = copy.deepcopy(model)
-    for depth, name in enumerate(layers):
+    for depth, name in enumerate(names[:layers]):
         target = cascade if mode == "cascading" else copy.deepcopy(model)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed + depth)
@@ -99,8 +101,10 @@ def model_randomization(
     mode: str = "cascading",
     seed: int = 0,
     absolute: bool = False,
+    layers: int | None = None,
 ) -> pd.DataFrame:
-    """The sanity check: similarity of ``explain(model, images)`` maps before and after randomising.
+    """The sanity check: similarity of ``explain(model, images)`` maps before and after randomising
+    each of the top ``layers`` layers (None: every layer with weights).
 
     ``explain(model, images)`` returns ``[B, H, W]`` maps. One row per (layer, image): ``layer``,
     ``depth`` (1 = only the top layer), ``image``, ``spearman`` and ``ssim``. ``absolute``
@@ -112,7 +116,7 @@ def model_randomization(
 
     reference = maps_of(model)
     rows = []
-    for depth, (layer, randomized) in enumerate(randomized_models(model, mode, seed), start=1):
+    for depth, (layer, randomized) in enumerate(randomized_models(model, mode, seed, layers), start=1):
         maps = maps_of(randomized)
         for image, (rank, structure) in enumerate(zip(spearman(reference, maps).tolist(), ssim(reference, maps).tolist())):
             rows.append(dict(layer=layer, depth=depth, image=image, spearman=rank, ssim=structure))
