@@ -178,10 +178,11 @@ def test_pointing_summary_reads_the_birds_or_the_coco_boxes_by_hand():
                           "method": ["gradcam", "abscam"] * 2, "hit_bird": [1.0, 1.0, 0.0, 1.0],
                           "hit_parts": [1.0, 0.0, 0.0, 0.0], "mass_bird": 0.5, "mass_parts": 0.25,
                           "bird_zone": [0.5, 0.5, 0.3, 0.3], "parts_zone": 0.1})
-    summary, hit, chance = abscam.pointing_summary(birds, "m")
+    other = birds.assign(model="other", hit_parts=1.0, bird_zone=0.9)  # another model's rows
+    summary, hit, chance = abscam.pointing_summary(pd.concat([birds, other]), "m")
     assert hit == "hit_parts" and summary.loc["abscam", "hit_bird"] == 1.0
     assert summary.loc["gradcam", "hit_parts"] == 0.5 and summary.loc["gradcam", "images"] == 2
-    assert chance.endswith("bird 0.400, parts 0.100")  # per image, not per row
+    assert chance.endswith("bird 0.400, parts 0.100")  # the model's images only
     # the full profile: ImageNet rows carry no masks, COCO rows point at boxes
     coco = pd.DataFrame({"model": "m", "data": "coco", "image": [7, 7, 7, 7, 9, 9],
                          "category": ["cat", "cat", "dog", "dog", "cat", "cat"],

@@ -32,7 +32,8 @@ def test_layers_are_randomised_from_the_top_cumulatively_or_alone():
     # the top two only (the rehearsal's sanity checks): the same copies as the first two of all
     top_two = list(randomized_models(model, "cascading", seed=1, layers=2))
     assert [name for name, _ in top_two] == ["8", "3"]
-    assert torch.equal(top_two[1][1].get_submodule("3").weight, cascade[1][1].get_submodule("3").weight)
+    second, second_of_all = top_two[1][1], cascade[1][1]
+    assert torch.equal(second.get_submodule("3").weight, second_of_all.get_submodule("3").weight)
 
 
 def test_spearman_matches_scipy_with_ties():

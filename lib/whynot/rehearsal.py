@@ -104,12 +104,14 @@ def random_architecture(name: str):
 
 def announcement() -> str:
     """What the rehearsal substitutes, printed at the top of every rehearsed chapter."""
+    larger = ", ".join(f"{name} {size}" for name, size in LARGER_INPUT.items())
     return (f"REHEARSAL of the full profile: its code path on small fixtures in the real formats "
             f"(CUB-200-2011, COCO val2017, ImageNet val, a finetune_cub checkpoint), {N_IMAGES} "
             f"images per experiment, the smoke profile's figure and timing samples, sanity "
             f"checks on the top {SANITY_LAYERS} layers, torchvision's architectures at RANDOM "
             f"WEIGHTS (pretrained weights cannot be downloaded here) and {INPUT_SIZE}-pixel CNN "
-            "inputs (AlexNet 64). Every number below is meaningless; only that the chapter runs is checked.")
+            f"inputs ({larger}). Every number below is meaningless; only that the chapter runs is "
+            "checked.")
 
 
 def _picture(rng: np.random.Generator, width: int, height: int) -> Image.Image:

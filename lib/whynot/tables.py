@@ -77,7 +77,8 @@ CAM: dict[str, str] = {  # chapters 06-07: deletion / insertion and their friend
     "drop": "average drop (%)", "increase": "increase in confidence (%)",
     "drop_top50": "average drop, top 50 % (%)", "increase_top50": "increase, top 50 % (%)",
     "hit_bird": "pointing on bird", "hit_parts": "pointing on parts",
-    "hit_coco": "pointing on COCO boxes", "mass_bird": "mass on bird", "mass_parts": "mass on parts", "entropy": "entropy (bits)",
+    "hit_coco": "pointing on COCO boxes", "mass_bird": "mass on bird",
+    "mass_parts": "mass on parts", "entropy": "entropy (bits)",
 }
 
 

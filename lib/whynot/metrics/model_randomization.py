@@ -33,8 +33,8 @@ def randomizable_layers(model: nn.Module) -> list[str]:
 
 def randomized_models(model: nn.Module, mode: str = "cascading", seed: int = 0,
                       layers: int | None = None) -> Iterator[tuple[str, nn.Module]]:
-    """``(layer, model copy)`` with weights re-initialised from the top: cumulatively or one at a time,
-    for the top ``layers`` layers (None: every one).
+    """``(layer, model copy)`` with weights re-initialised from the top: cumulatively or one at a
+    time, for the top ``layers`` layers (None: every one).
 
     ``cascading``: the copy for layer ``l`` has ``l`` and every layer above it re-initialised;
     ``independent``: only ``l``. Re-initialisation is the layer's own ``reset_parameters`` under
@@ -116,7 +116,8 @@ def model_randomization(
 
     reference = maps_of(model)
     rows = []
-    for depth, (layer, randomized) in enumerate(randomized_models(model, mode, seed, layers), start=1):
+    copies = randomized_models(model, mode, seed, layers)
+    for depth, (layer, randomized) in enumerate(copies, start=1):
         maps = maps_of(randomized)
         for image, (rank, structure) in enumerate(zip(spearman(reference, maps).tolist(), ssim(reference, maps).tolist())):
             rows.append(dict(layer=layer, depth=depth, image=image, spearman=rank, ssim=structure))
